@@ -1,0 +1,253 @@
+import { readFileSync } from 'node:fs';
+import { lstat, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ifExists, StoreError } from '../errors.js';
+import { writeJsonAtomic } from '../store/files.js';
+import { lock } from '../store/lock.js';
+import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
+import { openSnapshot, type Cursor, type Snapshot } from '../store/reader.js';
+import { tryWithWriter } from '../store/writer.js';
+import {
+  basePath,
+  checkpointPath,
+  dropCheckpoint,
+  fingerprintAt,
+  loadBase,
+  loadCheckpoint,
+  saveJson,
+  zeroCounts,
+  type Checkpoint,
+  type Counts,
+  type RetainedBase,
+} from './checkpoint.js';
+import { fold, type Problem } from './fold.js';
+import { orchestratorReducer } from './orchestrator.js';
+import type { OutputContext, OutputFile, OutputPlace, Reducer } from './reducer.js';
+import { RunIdIndex } from './run-ids.js';
+
+export interface AggregateOptions extends StoreOptions {
+  /** Where mttr-delta.json and state.json go (<out>/metrics, <out>); default the metrics root. */
+  out?: string;
+  reducer?: Reducer<any>;
+  /** Ignore the checkpoint and fold everything again (from the retained base). */
+  rebuild?: boolean;
+  /** Called before each file of the pass (progress). */
+  onProgress?: (file: string, index: number, total: number) => void;
+  /** How long to wait for another aggregator of the same root. */
+  lockWaitMs?: number;
+}
+
+export interface AggregateResult {
+  mode: 'incremental' | 'rebuild';
+  /** Why a rebuild happened (requested, no checkpoint, or what was wrong with it). */
+  reason?: string;
+  /** This pass: non-blank lines read, and how many were skipped, by bucket. */
+  linesRead: number;
+  malformed: number;
+  invalid: number;
+  duplicates: number;
+  /** Runs counted over the whole history. */
+  totalRuns: number;
+  /** The same counts over the whole history. */
+  totals: Counts;
+  /** Files written by this pass (none when nothing was new). */
+  written: string[];
+  /** The first few skipped lines, with file and line number. */
+  problems: Problem[];
+  cursor: Cursor;
+  state: unknown;
+}
+
+/** Above this many unread bytes a pass keeps id fingerprints in memory instead of reading a bucket per line. */
+const BULK_BYTES = 4 << 20;
+
+export function aggregateLockPath(ctx: StoreContext): string {
+  return join(ctx.paths.metrics, 'aggregate.lock');
+}
+
+interface Start<S> {
+  mode: AggregateResult['mode'];
+  reason: string | undefined;
+  cursor: Cursor;
+  state: S;
+  counts: Counts;
+}
+
+/** Decide where this pass starts: the checkpoint if it still describes the data, else the retained base. */
+async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer<S>, base: RetainedBase | undefined, rebuild: boolean): Promise<Start<S>> {
+  const fromBase = (mode: Start<S>['mode'], reason: string | undefined): Start<S> => ({
+    mode,
+    reason,
+    cursor: { seq: (base?.seq ?? 0) + 1, offset: 0, line: 0 },
+    state: base ? reducer.fromJSON(base.state) : reducer.init(),
+    counts: base ? { ...base.counts } : zeroCounts(),
+  });
+  if (rebuild) return fromBase('rebuild', 'requested');
+  const loaded = await loadCheckpoint(ctx.paths, reducer);
+  if (!loaded) return fromBase('rebuild', 'no checkpoint yet');
+  if (!loaded.ok) return fromBase('rebuild', loaded.reason);
+  const cp = loaded.value;
+  // Retention folded the segment under the cursor: the base holds all of it.
+  if (base && cp.cursor.seq <= base.seq) return fromBase('incremental', undefined);
+  if (cp.cursor.seq > snap.activeSeq) return fromBase('rebuild', `checkpoint is at segment ${cp.cursor.seq}, past the active segment ${snap.activeSeq}`);
+  const now = await fingerprintAt(ctx.paths, snap, cp.cursor);
+  if (!now) return fromBase('rebuild', `the file of segment ${cp.cursor.seq} is gone or shorter than the checkpoint's offset ${cp.cursor.offset}`);
+  if (now.tailSha256 !== cp.fingerprint.tailSha256 || now.tailBytes !== cp.fingerprint.tailBytes) {
+    return fromBase('rebuild', `bytes before the checkpoint in segment ${cp.cursor.seq} changed`);
+  }
+  let state: S;
+  try {
+    state = reducer.fromJSON(cp.state);
+  } catch (err) {
+    return fromBase('rebuild', `checkpoint state unreadable: ${(err as Error).message}`);
+  }
+  return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts } };
+}
+
+async function unreadBytes(ctx: StoreContext, snap: Snapshot, from: Cursor): Promise<number> {
+  let total = 0;
+  for (const s of snap.sealed) {
+    if (s.seq < from.seq) continue;
+    const st = await ifExists(() => lstat(join(ctx.paths.segments, s.file)));
+    total += (st?.size ?? 0) * (s.compressed ? 5 : 1);
+  }
+  return total + snap.activeEnd - (from.seq === snap.activeSeq ? from.offset : 0);
+}
+
+function placeDir(ctx: StoreContext, out: string, place: OutputPlace): string {
+  return place === 'metrics' ? ctx.paths.metrics : place === 'out-metrics' ? join(out, 'metrics') : out;
+}
+
+function readExisting(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeOutputs(ctx: StoreContext, out: string, files: OutputFile[], fsync: boolean): Promise<string[]> {
+  const written: string[] = [];
+  for (const f of files) {
+    const path = join(placeDir(ctx, out, f.place), f.name);
+    if (f.once && (await ifExists(() => lstat(path)))) continue;
+    await writeJsonAtomic(path, f.data, fsync);
+    written.push(path);
+  }
+  return written;
+}
+
+async function outputsPresent(ctx: StoreContext, out: string, files: OutputFile[]): Promise<boolean> {
+  for (const f of files) {
+    if (!(await ifExists(() => lstat(join(placeDir(ctx, out, f.place), f.name))))) return false;
+  }
+  return true;
+}
+
+/**
+ * Bring every output up to date. Reads without the writer lock (merging
+ * spilled entries first when the lock is free right now); aggregators of one
+ * root take turns on metrics/aggregate.lock, which also guards the run-id index.
+ */
+export async function aggregate(options: AggregateOptions | string = {}): Promise<AggregateResult> {
+  const opts = typeof options === 'string' ? { dir: options } : options;
+  const ctx = storeContext(opts);
+  const reducer: Reducer<any> = opts.reducer ?? orchestratorReducer;
+  const out = opts.out ?? ctx.paths.root;
+  await checkRoot(ctx.paths, true);
+  await mkdir(ctx.paths.metrics, { recursive: true });
+  const held = await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: opts.lockWaitMs ?? 120_000 });
+  if (!held) throw new StoreError(`another aggregator holds ${aggregateLockPath(ctx)}`);
+  try {
+    await tryWithWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 0 }, async () => undefined);
+    return await aggregateLocked(ctx, reducer, out, opts);
+  } finally {
+    await held.release();
+  }
+}
+
+/** The pass itself; caller holds the aggregate lock. Also used by retention. */
+export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, out: string, opts: AggregateOptions): Promise<AggregateResult> {
+  const { paths, config, log } = ctx;
+  const fsync = config.fsync !== 'never';
+  const snap = await openSnapshot(paths, log);
+  try {
+    const base = await loadBase(paths, reducer);
+    const start = await startPoint(ctx, snap, reducer, base, opts.rebuild === true);
+    if (start.mode === 'rebuild') {
+      const level = start.reason === 'requested' || start.reason === 'no checkpoint yet' ? 'info' : 'warn';
+      log[level]({ reason: start.reason }, 'aggregate: full rebuild');
+      // A crash mid-rebuild must not leave a checkpoint that trusts a half-purged run-id index.
+      await dropCheckpoint(paths, reducer);
+      RunIdIndex.purgeAfter(join(paths.metrics, 'run-ids'), base?.seq ?? 0);
+    }
+    const bulk = start.mode === 'rebuild' || (await unreadBytes(ctx, snap, start.cursor)) > BULK_BYTES;
+    const ids = RunIdIndex.open(join(paths.metrics, 'run-ids'), bulk);
+    const before = { ...start.counts };
+    const problems: Problem[] = [];
+    const cursor = await fold({
+      paths,
+      snap,
+      reducer,
+      state: start.state,
+      counts: start.counts,
+      ids,
+      from: start.cursor,
+      problems,
+      read: opts.onProgress ? { onFile: opts.onProgress } : {},
+    });
+    ids.flush(fsync);
+    const counts = start.counts;
+    const pass = {
+      linesRead: counts.lines - before.lines,
+      malformed: counts.malformed - before.malformed,
+      invalid: counts.invalid - before.invalid,
+      duplicates: counts.duplicates - before.duplicates,
+    };
+    if (pass.malformed + pass.invalid + pass.duplicates > 0) {
+      log.warn({ ...pass, first: problems }, 'aggregate: skipped lines (malformed, invalid or duplicate run_id)');
+    }
+
+    const now = new Date().toISOString();
+    const outputCtx: OutputContext = { now, existing: (place, name) => readExisting(join(placeDir(ctx, out, place), name)) };
+    const files = counts.runs > 0 ? reducer.outputs(start.state, outputCtx) : [];
+    const moved = cursor.seq !== start.cursor.seq || cursor.offset !== start.cursor.offset;
+    let written: string[] = [];
+    if (start.mode === 'rebuild' || moved || !(await outputsPresent(ctx, out, files))) {
+      written = await writeOutputs(ctx, out, files, fsync);
+      const fingerprint = await fingerprintAt(paths, snap, cursor);
+      if (!fingerprint) throw new StoreError(`segment ${cursor.seq} vanished during aggregation`);
+      const checkpoint: Checkpoint = {
+        version: 1,
+        reducer: { name: reducer.name, version: reducer.version },
+        cursor,
+        fingerprint,
+        counts,
+        state: reducer.toJSON(start.state),
+        updatedAt: now,
+      };
+      await saveJson(checkpointPath(paths, reducer), checkpoint, fsync);
+      written.push(checkpointPath(paths, reducer));
+    }
+    return {
+      mode: start.mode,
+      ...(start.reason !== undefined ? { reason: start.reason } : {}),
+      ...pass,
+      totalRuns: counts.runs,
+      totals: { ...counts },
+      written,
+      problems,
+      cursor,
+      state: start.state,
+    };
+  } finally {
+    await snap.close();
+  }
+}
+
+
+/** Drop-in for the orchestrator's call: root runsRoot/taskId, outputs under outRoot/taskId. */
+export async function updateMetricsAggregates(env: { runsRoot: string; outRoot: string; taskId: string } & StoreOptions): Promise<AggregateResult> {
+  const { runsRoot, outRoot, taskId, ...rest } = env;
+  return aggregate({ ...rest, dir: join(runsRoot, taskId), out: join(outRoot, taskId) });
+}

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import { join } from 'node:path';
+import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
+import type { StorePaths } from '../store/names.js';
+import type { Cursor, Snapshot } from '../store/reader.js';
+import type { Reducer } from './reducer.js';
+
+/** Lines a pass looked at, by what became of them. */
+export interface Counts {
+  /** Non-blank lines read. */
+  lines: number;
+  malformed: number;
+  invalid: number;
+  duplicates: number;
+  /** Lines counted as runs. */
+  runs: number;
+}
+
+export function zeroCounts(): Counts {
+  return { lines: 0, malformed: 0, invalid: 0, duplicates: 0, runs: 0 };
+}
+
+/** The bytes just before the cursor: if they change, the history under the cursor changed. */
+export interface Fingerprint {
+  seq: number;
+  offset: number;
+  tailBytes: number;
+  tailSha256: string;
+}
+
+/** metrics/aggregate-state.json: where a pass stopped and what it knew there. */
+export interface Checkpoint {
+  version: 1;
+  reducer: { name: string; version: number };
+  cursor: Cursor;
+  fingerprint: Fingerprint;
+  counts: Counts;
+  state: unknown;
+  updatedAt: string;
+}
+
+/** metrics/retained-base.json: the reducer folded over every segment retention deleted. */
+export interface RetainedBase {
+  version: 1;
+  reducer: { name: string; version: number };
+  /** Every segment with seq <= this is folded in (and may be gone). */
+  seq: number;
+  counts: Counts;
+  state: unknown;
+  updatedAt: string;
+}
+
+const TAIL = 4096;
+
+/** The built-in reducer keeps the contract's file names; others get their own. */
+function fileFor(paths: StorePaths, stem: string, reducer: Reducer<unknown>): string {
+  const suffix = reducer.name === 'orchestrator' ? '' : `.${reducer.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return join(paths.metrics, `${stem}${suffix}.json`);
+}
+
+export const checkpointPath = (paths: StorePaths, reducer: Reducer<unknown>) => fileFor(paths, 'aggregate-state', reducer);
+export const basePath = (paths: StorePaths, reducer: Reducer<unknown>) => fileFor(paths, 'retained-base', reducer);
+
+function isCursor(c: unknown): c is Cursor {
+  const x = c as Cursor;
+  return typeof x === 'object' && x !== null && [x.seq, x.offset, x.line].every((n) => Number.isSafeInteger(n) && n >= 0);
+}
+
+function isCounts(c: unknown): c is Counts {
+  const x = c as Counts;
+  return typeof x === 'object' && x !== null && [x.lines, x.malformed, x.invalid, x.duplicates, x.runs].every(Number.isSafeInteger);
+}
+
+export type Loaded<T> = { ok: true; value: T } | { ok: false; reason: string } | undefined;
+
+export async function loadCheckpoint(paths: StorePaths, reducer: Reducer<unknown>): Promise<Loaded<Checkpoint>> {
+  let json: unknown;
+  try {
+    json = await readJson(checkpointPath(paths, reducer));
+  } catch (err) {
+    return { ok: false, reason: `checkpoint unreadable: ${(err as Error).message}` };
+  }
+  if (json === undefined) return undefined;
+  const cp = json as Checkpoint;
+  if (cp.version !== 1 || !isCursor(cp.cursor) || !isCounts(cp.counts) || typeof cp.fingerprint !== 'object' || cp.fingerprint === null) {
+    return { ok: false, reason: 'checkpoint has an unknown shape' };
+  }
+  if (cp.reducer?.name !== reducer.name || cp.reducer?.version !== reducer.version) {
+    return { ok: false, reason: `checkpoint was written by reducer ${cp.reducer?.name} v${cp.reducer?.version}, not ${reducer.name} v${reducer.version}` };
+  }
+  return { ok: true, value: cp };
+}
+
+export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Promise<RetainedBase | undefined> {
+  const json = (await readJson(basePath(paths, reducer))) as RetainedBase | undefined;
+  if (json === undefined) return undefined;
+  if (json.version !== 1 || !Number.isSafeInteger(json.seq) || !isCounts(json.counts)) {
+    throw new Error(`${basePath(paths, reducer)} has an unknown shape; it holds deleted history, so it is not rebuilt: restore it from a backup`);
+  }
+  if (json.reducer?.name !== reducer.name || json.reducer?.version !== reducer.version) {
+    throw new Error(`${basePath(paths, reducer)} was folded by reducer ${json.reducer?.name} v${json.reducer?.version}; ${reducer.name} v${reducer.version} cannot rebuild the segments it covers`);
+  }
+  return json;
+}
+
+export async function saveJson(path: string, value: Checkpoint | RetainedBase, fsync: boolean): Promise<void> {
+  await writeJsonAtomic(path, value, fsync);
+}
+
+export async function dropCheckpoint(paths: StorePaths, reducer: Reducer<unknown>): Promise<void> {
+  await unlinkIfExists(checkpointPath(paths, reducer));
+}
+
+/** Where the file of `seq` lives in this snapshot, if it is still there. */
+function fileOf(paths: StorePaths, snap: Snapshot, seq: number): { path: string; compressed: boolean; active: boolean } | undefined {
+  if (seq === snap.activeSeq) return { path: paths.active, compressed: false, active: true };
+  const s = snap.sealed.find((x) => x.seq === seq);
+  return s ? { path: join(paths.segments, s.file), compressed: s.compressed, active: false } : undefined;
+}
+
+/**
+ * Hash of the up-to-4 KiB before `cursor` in its file, or undefined when the
+ * file is gone or shorter than the cursor.
+ */
+export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: Cursor): Promise<Fingerprint | undefined> {
+  const tailBytes = Math.min(TAIL, cursor.offset);
+  const from = cursor.offset - tailBytes;
+  const hash = createHash('sha256');
+  if (cursor.offset === 0) return { seq: cursor.seq, offset: 0, tailBytes: 0, tailSha256: hash.digest('hex') };
+  const f = fileOf(paths, snap, cursor.seq);
+  if (!f) return undefined;
+  if (f.active && !snap.active) return undefined;
+  if (!f.compressed) {
+    const fh = f.active ? snap.active! : await open(f.path, 'r');
+    try {
+      const buf = Buffer.alloc(tailBytes);
+      const { bytesRead } = await fh.read(buf, 0, tailBytes, from);
+      if (bytesRead < tailBytes) return undefined;
+      return { seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: hash.update(buf).digest('hex') };
+    } finally {
+      if (!f.active) await fh.close();
+    }
+  }
+  // Compressed: no random access, so decompress up to the cursor (once per seal).
+  let seen = 0;
+  const source = createReadStream(f.path);
+  try {
+    for await (const chunk of source.pipe(createGunzip()) as AsyncIterable<Buffer>) {
+      const lo = Math.max(from - seen, 0);
+      const hi = Math.min(cursor.offset - seen, chunk.length);
+      if (hi > lo) hash.update(chunk.subarray(lo, hi));
+      seen += chunk.length;
+      if (seen >= cursor.offset) break;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    source.destroy();
+  }
+  if (seen < cursor.offset) return undefined;
+  return { seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: hash.digest('hex') };
+}

@@ -1,0 +1,76 @@
+import { comparePositions, type StorePaths } from '../store/names.js';
+import { readFrom, type Cursor, type ReadOptions, type Snapshot } from '../store/reader.js';
+import type { Counts } from './checkpoint.js';
+import { classifyLine } from './classify.js';
+import type { Reducer } from './reducer.js';
+import type { RunIdIndex } from './run-ids.js';
+
+export interface Problem {
+  file: string;
+  line: number;
+  kind: 'malformed' | 'invalid' | 'duplicate';
+  detail: string;
+}
+
+export interface FoldPass<S> {
+  paths: StorePaths;
+  snap: Snapshot;
+  reducer: Reducer<S>;
+  state: S;
+  /** Added to in place. */
+  counts: Counts;
+  ids: RunIdIndex;
+  from: Cursor;
+  /** The first few skipped lines, for the warning that names them. */
+  problems: Problem[];
+  read?: ReadOptions;
+}
+
+const MAX_PROBLEMS = 5;
+
+/**
+ * One ordered pass from a cursor: every line classified once, every counted
+ * run stepped through the reducer once. Used by aggregation and by
+ * retention's fold, so both count exactly alike.
+ */
+export async function fold<S>(p: FoldPass<S>): Promise<Cursor> {
+  const { counts, ids, reducer, state, problems } = p;
+  const note = (kind: Problem['kind'], file: string, line: number, detail: string) => {
+    if (problems.length < MAX_PROBLEMS) problems.push({ file, line, kind, detail });
+  };
+  return readFrom(
+    p.paths,
+    p.snap,
+    p.from,
+    (text, at) => {
+      const c = classifyLine(text);
+      switch (c.kind) {
+        case 'blank':
+          return;
+        case 'malformed':
+          counts.lines++;
+          counts.malformed++;
+          note('malformed', at.file, at.line, c.detail);
+          return;
+        case 'invalid':
+          counts.lines++;
+          counts.invalid++;
+          note('invalid', at.file, at.line, c.detail);
+          return;
+        case 'run': {
+          counts.lines++;
+          const first = ids.firstSeen(c.runId);
+          if (first && comparePositions(first, at) < 0) {
+            counts.duplicates++;
+            note('duplicate', at.file, at.line, `run_id ${JSON.stringify(c.runId)} first seen in segment ${first.seq} at byte ${first.offset}`);
+            return;
+          }
+          if (!first || comparePositions(first, at) > 0) ids.add(c.runId, at);
+          counts.runs++;
+          reducer.step(state, c.entry);
+        }
+      }
+    },
+    p.read,
+  );
+}

@@ -1,0 +1,48 @@
+/**
+ * One pass, one reducer: every counted entry, in store order, goes through
+ * `step`. State must survive toJSON/fromJSON exactly (insertion order kept,
+ * maps as arrays of pairs), so a checkpoint resumes where the pass stopped
+ * and incremental results equal a full rebuild.
+ */
+export interface Reducer<S = unknown> {
+  /** Checkpoints written under another name or version are rebuilt. */
+  readonly name: string;
+  readonly version: number;
+  init(): S;
+  step(state: S, entry: Record<string, unknown>): void;
+  toJSON(state: S): unknown;
+  fromJSON(json: unknown): S;
+  /** What to write; called only when at least one entry has been counted. */
+  outputs(state: S, ctx: OutputContext): OutputFile[];
+}
+
+/** Where an output goes: <root>/metrics, <out>/metrics, or <out> itself. */
+export type OutputPlace = 'metrics' | 'out-metrics' | 'out';
+
+export interface OutputFile {
+  place: OutputPlace;
+  name: string;
+  data: unknown;
+  /** Written only when absent, never rewritten (baseline.json). */
+  once?: boolean;
+}
+
+export interface OutputContext {
+  /** ISO time of this pass, for updated_at fields. */
+  now: string;
+  /** An output as it is on disk now (parsed), or undefined. */
+  existing(place: OutputPlace, name: string): unknown;
+}
+
+/** Finite numbers round-trip through JSON; the rare overflow to ±Infinity is kept as a string. */
+export function encodeNumber(x: number): number | string {
+  return Number.isFinite(x) ? x : String(x);
+}
+
+export function decodeNumber(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+export function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}

@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, type ConfigOptions } from '../config.js';
+import { InputError, StoreError, UsageError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { storePaths } from '../store/names.js';
+import type { CliIO, Command, CommandRun, OptionSpec } from './command.js';
+import { aggregateCommand } from './aggregate.js';
+import { recordCommand } from './record.js';
+import { retentionCommand } from './retention.js';
+import { rotateCommand } from './rotate.js';
+import { segmentsCommand } from './segments.js';
+import { verifyCommand } from './verify.js';
+
+const COMMANDS: Command[] = [recordCommand, aggregateCommand, segmentsCommand, rotateCommand, retentionCommand, verifyCommand];
+
+const COMMON: Record<string, OptionSpec> = {
+  dir: { type: 'string', arg: 'DIR', help: 'metrics root (default: $CODEX_METRICS_DIR, else the current directory)' },
+  json: { type: 'boolean', help: 'machine-readable output on stdout' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+};
+
+function optionLines(options: Record<string, OptionSpec>): string {
+  const rows = Object.entries(options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.arg ? ` ${o.arg}` : ''}`, o.help]);
+  const width = Math.max(...rows.map((r) => r[0]!.length));
+  return rows.map(([a, b]) => `  ${a!.padEnd(width)}  ${b}`).join('\n');
+}
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'Usage: codex-metrics <command> [options]',
+    '',
+    'A rotating, segmented JSON Lines store for run metrics.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options for every command:',
+    optionLines(COMMON),
+    '',
+    "Run 'codex-metrics <command> --help' for a command's options.",
+    'Exit status: 0 success, 2 bad usage or configuration, 1 any other failure.',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  return [
+    `Usage: codex-metrics ${c.name} ${c.args ? `${c.args} ` : ''}[options]`,
+    '',
+    c.summary,
+    '',
+    'Options:',
+    optionLines({ ...c.options, ...COMMON }),
+    ...(c.details ? ['', c.details] : []),
+  ].join('\n');
+}
+
+function exitCodeOf(err: unknown): number {
+  return err instanceof UsageError ? 2 : 1;
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof UsageError || err instanceof StoreError || err instanceof InputError) return err.message;
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && e.message) return e.message;
+  return e instanceof Error ? e.message : String(err);
+}
+
+/** Runs one command line; returns the exit status instead of exiting, so tests can call it. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const write = (s: NodeJS.WritableStream, text: string) => s.write(text.endsWith('\n') ? text : `${text}\n`);
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      write(name === undefined ? io.stderr : io.stdout, mainHelp());
+      return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    let parsed: ReturnType<typeof parseArgs>;
+    try {
+      parsed = parseArgs({
+        args: rest,
+        options: { ...command.options, ...COMMON } as Parameters<typeof parseArgs>[0] extends infer P ? P extends { options?: infer O } ? O : never : never,
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (err) {
+      // Node's parser explains how to pass "-"-prefixed positionals; the first sentence is the point.
+      throw new UsageError(`${name}: ${(err as Error).message.split(/\.\s|\n/)[0]}`);
+    }
+    const values = parsed.values as Record<string, string | boolean | undefined>;
+    if (values['help']) {
+      write(io.stdout, commandHelp(command));
+      return 0;
+    }
+    if (parsed.positionals.length > command.maxPositionals) {
+      throw new UsageError(`${name}: unexpected argument "${parsed.positionals[command.maxPositionals]}"`);
+    }
+    const options: ConfigOptions = { ...(command.configFrom?.(values) ?? {}) };
+    if (typeof values['dir'] === 'string') options.dir = values['dir'];
+    const config = loadConfig(options, { env: io.env, defaultLogLevel: 'warn' });
+    const log = createLogger(config.logLevel);
+    const json = values['json'] === true;
+    const ctx: CommandRun = {
+      config,
+      log,
+      paths: storePaths(config.dir),
+      values,
+      positionals: parsed.positionals,
+      json,
+      io,
+      print(human, data) {
+        write(io.stdout, json ? JSON.stringify(data) : human);
+      },
+    };
+    await command.run(ctx);
+    return 0;
+  } catch (err) {
+    io.stderr.write(`codex-metrics: ${reasonOf(err)}\n`);
+    return exitCodeOf(err);
+  }
+}
+
+export async function run(): Promise<void> {
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+  });
+  process.exitCode = code;
+}

@@ -1,0 +1,58 @@
+import { readFile } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import { Recorder } from '../store/recorder.js';
+import type { Command } from './command.js';
+import { runAggregate } from './aggregate.js';
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export const recordCommand: Command = {
+  name: 'record',
+  summary: 'append entries: one JSON object per line from FILE or stdin; rotates per config',
+  args: '[FILE]',
+  maxPositionals: 1,
+  options: {
+    aggregate: { type: 'boolean', help: 'then bring the aggregate outputs up to date (as after each run)' },
+    out: { type: 'string', arg: 'DIR', help: 'with --aggregate: where mttr-delta.json and state.json go (default: the metrics root)' },
+  },
+  details: [
+    'The whole input is validated first: one line that is not a JSON object means nothing is written,',
+    'and the error names the line. Blank lines are skipped. "-" or no FILE reads stdin.',
+    'When another process holds the writer lock, the batch is spilled to metrics.pending/ and merged',
+    'by the next lock holder; it is acknowledged either way.',
+  ].join('\n'),
+  async run(ctx) {
+    const file = ctx.positionals[0];
+    let text: string;
+    let source: string;
+    if (file === undefined || file === '-') {
+      text = await readAll(ctx.io.stdin);
+      source = 'stdin';
+    } else {
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
+      }
+      source = file;
+    }
+    const recorder = await Recorder.open({ config: ctx.config, log: ctx.log });
+    const result = await recorder.appendText(text, source);
+    await recorder.close();
+    const human = [
+      `recorded ${result.recorded} ${result.recorded === 1 ? 'entry' : 'entries'}${result.spilled ? ' (lock busy: spilled to metrics.pending/)' : ''}`,
+      ...(result.merged ? [`merged ${result.merged} pending ${result.merged === 1 ? 'entry' : 'entries'}`] : []),
+      ...result.sealed.map((s) => `sealed ${s.file} (${s.lines} lines, ${s.bytes} bytes)`),
+    ].join('\n');
+    if (ctx.values['aggregate'] !== true) {
+      ctx.print(human, { recorded: result.recorded });
+      return;
+    }
+    const agg = await runAggregate(ctx, false);
+    ctx.print(`${human}\n${agg.human}`, { recorded: result.recorded, aggregate: agg.json });
+  },
+};

@@ -1,0 +1,38 @@
+import { retention } from '../retention/retention.js';
+import { hasLimit } from '../retention/policy.js';
+import type { Command } from './command.js';
+
+export const retentionCommand: Command = {
+  name: 'retention',
+  summary: 'fold, then delete the oldest sealed segments past the policy',
+  args: '',
+  maxPositionals: 0,
+  options: {
+    'max-segments': { type: 'string', arg: 'N', help: 'keep at most N sealed segments (0: none)' },
+    'max-age': { type: 'string', arg: 'D', help: 'delete segments sealed longer ago than D (90m, 12h, 30d)' },
+    'max-bytes': { type: 'string', arg: 'B', help: 'keep the newest segments up to B bytes on disk (10MiB, 1GB)' },
+    'dry-run': { type: 'boolean', help: 'print what would be deleted; change nothing' },
+  },
+  details: [
+    'Limits count sealed segments only; the active file is never touched. Flags override',
+    'CODEX_METRICS_RETENTION_MAX_SEGMENTS / _MAX_AGE / _MAX_BYTES and config files.',
+    'Deleted segments are first folded into metrics/retained-base.json, so aggregates do not change.',
+  ].join('\n'),
+  configFrom(values) {
+    const r: Record<string, string> = {};
+    if (typeof values['max-segments'] === 'string') r['maxSegments'] = values['max-segments'];
+    if (typeof values['max-age'] === 'string') r['maxAge'] = values['max-age'];
+    if (typeof values['max-bytes'] === 'string') r['maxBytes'] = values['max-bytes'];
+    return { retention: r };
+  },
+  async run(ctx) {
+    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true });
+    const verb = result.dryRun ? 'would delete' : 'deleted';
+    const human = [
+      ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),
+      ...result.deleted.map((f) => `${verb} ${f}`),
+      `${verb} ${result.deleted.length} ${result.deleted.length === 1 ? 'segment' : 'segments'}, kept ${result.kept}`,
+    ].join('\n');
+    ctx.print(human, { deleted: result.deleted, kept: result.kept, ...(result.dryRun ? { dryRun: true } : {}) });
+  },
+};

@@ -1,0 +1,25 @@
+import { StoreError } from '../errors.js';
+import { verify } from '../store/verify.js';
+import type { Command } from './command.js';
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  summary: 'check segments against the index, torn tails, stray files; --repair fixes what it can',
+  args: '',
+  maxPositionals: 0,
+  options: {
+    repair: { type: 'boolean', help: 'quarantine broken bytes to metrics.corrupt/, rebuild the index, remove stale temps' },
+  },
+  details: 'Exit 1 while any error remains; warnings (lines that do not count, foreign files, symlinks) do not fail.',
+  async run(ctx) {
+    const result = await verify({ config: ctx.config, log: ctx.log, repair: ctx.values['repair'] === true });
+    const errors = result.problems.filter((p) => p.severity === 'error').length;
+    const human = [
+      ...result.repaired.map((r) => `repaired: ${r}`),
+      ...result.problems.map((p) => `${p.severity}: ${p.file}: ${p.kind}: ${p.detail}`),
+      result.ok ? `ok (${result.problems.length} warnings)` : `${errors} ${errors === 1 ? 'error' : 'errors'}`,
+    ].join('\n');
+    ctx.print(human, { ok: result.ok, problems: result.problems.map(({ file, kind, detail, severity }) => ({ file, kind, detail, severity })) });
+    if (!result.ok) throw new StoreError(`verify found ${errors} ${errors === 1 ? 'error' : 'errors'}${ctx.values['repair'] ? ' it could not repair' : ' (try --repair)'}`);
+  },
+};

@@ -1,0 +1,32 @@
+/**
+ * Two kinds of failure matter to callers: the user asked for something that
+ * does not parse (CLI exit 2), or the work itself failed (exit 1).
+ */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err
+    ? String((err as { code: unknown }).code)
+    : undefined;
+}
+
+/** Run fs work where a missing file is an answer, not a failure. */
+export async function ifExists<T>(work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Input that is not what the contract accepts (not JSON, not an object): nothing is written. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+}

@@ -1,0 +1,140 @@
+import { lstat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ifExists, StoreError } from '../errors.js';
+import { faultPoint } from '../faults.js';
+import { lock } from '../store/lock.js';
+import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
+import { openSnapshot } from '../store/reader.js';
+import { readIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
+import { withWriter } from '../store/writer.js';
+import { aggregateLockPath } from '../aggregate/aggregator.js';
+import { basePath, loadBase, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
+import { fold } from '../aggregate/fold.js';
+import { orchestratorReducer } from '../aggregate/orchestrator.js';
+import type { Reducer } from '../aggregate/reducer.js';
+import { RunIdIndex } from '../aggregate/run-ids.js';
+import { expiredCount, hasLimit } from './policy.js';
+
+export interface RetentionOptions extends StoreOptions {
+  dryRun?: boolean;
+  /** Reducers whose retained base is kept (default: the orchestrator's). */
+  reducers?: Reducer<any>[];
+  /** For tests: the clock the age limit is measured against. */
+  nowMs?: number;
+}
+
+export interface RetentionResult {
+  /** Segment files deleted (or, with dryRun, that would be). */
+  deleted: string[];
+  /** Sealed segments left. */
+  kept: number;
+  dryRun: boolean;
+  /** Highest seq folded into the retained base. */
+  foldedThrough: number;
+}
+
+/**
+ * Fold every segment up to `seq` into the reducer's retained base, so that
+ * base + what remains gives the same aggregate as before. Caller holds the
+ * aggregate lock (the fold writes the run-id index).
+ */
+async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): Promise<void> {
+  const base = await loadBase(ctx.paths, reducer);
+  if (base && base.seq >= seq) return;
+  const snap = await openSnapshot(ctx.paths, ctx.log);
+  try {
+    const state = base ? reducer.fromJSON(base.state) : reducer.init();
+    const counts = base ? { ...base.counts } : zeroCounts();
+    const ids = RunIdIndex.open(join(ctx.paths.metrics, 'run-ids'), true);
+    await fold({
+      paths: ctx.paths,
+      snap,
+      reducer,
+      state,
+      counts,
+      ids,
+      from: { seq: (base?.seq ?? 0) + 1, offset: 0, line: 0 },
+      problems: [],
+      read: { untilSeq: seq },
+    });
+    const fsync = ctx.config.fsync !== 'never';
+    ids.flush(fsync);
+    const next: RetainedBase = {
+      version: 1,
+      reducer: { name: reducer.name, version: reducer.version },
+      seq,
+      counts,
+      state: reducer.toJSON(state),
+      updatedAt: new Date().toISOString(),
+    };
+    await saveJson(basePath(ctx.paths, reducer), next, fsync);
+    ctx.log.info({ reducer: reducer.name, seq, runs: counts.runs }, 'retention: folded segments into the retained base');
+  } finally {
+    await snap.close();
+  }
+}
+
+/**
+ * Delete the oldest sealed segments past the policy, after folding them into
+ * metrics/retained-base.json. Only regular files named like segments are
+ * deleted; the active file, foreign files and symlinks never are. Crash-safe
+ * at every step: a segment at or below the base's seq is folded already, so
+ * the next run deletes it whatever the policy says.
+ */
+export async function retention(options: RetentionOptions | string = {}): Promise<RetentionResult> {
+  const opts = typeof options === 'string' ? { dir: options } : options;
+  const ctx = storeContext(opts);
+  const { paths, config, log } = ctx;
+  await checkRoot(paths, true);
+  const reducers = opts.reducers ?? [orchestratorReducer];
+  const plan = async () => {
+    const { segments } = await scanSegmentsDir(paths);
+    const candidates = [];
+    for (const s of segments) {
+      const st = await ifExists(() => lstat(join(paths.segments, s.file)));
+      if (st?.isFile()) candidates.push({ ...s, storedBytes: st.size });
+    }
+    let n = hasLimit(config.retention) ? expiredCount(candidates, config.retention, opts.nowMs ?? Date.now()) : 0;
+    // Finish what an interrupted run folded but did not delete.
+    const bases = await Promise.all(reducers.map((r) => loadBase(paths, r)));
+    const folded = Math.min(...bases.map((b) => b?.seq ?? 0));
+    n = Math.max(n, candidates.filter((c) => c.seq <= folded).length);
+    return { candidates, n };
+  };
+
+  const first = await plan();
+  if (opts.dryRun || first.n === 0) {
+    return { deleted: first.candidates.slice(0, first.n).map((c) => c.file), kept: first.candidates.length - first.n, dryRun: opts.dryRun === true, foldedThrough: first.candidates[first.n - 1]?.seq ?? 0 };
+  }
+  const through = first.candidates[first.n - 1]!.seq;
+
+  const aggLock = await lock(aggregateLockPath(ctx), { staleMs: config.lockStaleMs, log, waitMs: 120_000 });
+  if (!aggLock) throw new StoreError('retention: an aggregator holds the aggregate lock');
+  try {
+    for (const r of reducers) await foldInto(ctx, r, through);
+    faultPoint('retention:after-fold');
+    const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000 }, async () => {
+      const { segments } = await scanSegmentsDir(paths);
+      const gone: string[] = [];
+      for (const s of segments) {
+        if (s.seq > through) break;
+        const path = join(paths.segments, s.file);
+        const st = await ifExists(() => lstat(path));
+        if (!st?.isFile()) continue;
+        await unlink(path);
+        gone.push(s.file);
+        faultPoint('retention:mid-delete');
+      }
+      const index = await readIndex(paths);
+      if (index) {
+        await writeIndex(paths, { ...index, lastSeq: Math.max(index.lastSeq, through), segments: index.segments.filter((r) => r.seq > through) }, config.fsync !== 'never');
+      }
+      return gone;
+    });
+    const kept = (await scanSegmentsDir(paths)).segments.length;
+    log.info({ deleted: deleted.length, kept, through }, 'retention: deleted sealed segments');
+    return { deleted, kept, dryRun: false, foldedThrough: through };
+  } finally {
+    await aggLock.release();
+  }
+}

@@ -1,0 +1,90 @@
+import { open, readFile, mkdir, rename, unlink, lstat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { errnoCode, ifExists, StoreError } from '../errors.js';
+
+/** Every JSON file the project writes goes through here: readers see old or new, never half. */
+export async function writeJsonAtomic(path: string, value: unknown, fsync: boolean): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, { fsync });
+}
+
+/** Parsed JSON, undefined when the file is absent; throws when present but unreadable. */
+export async function readJson(path: string): Promise<unknown> {
+  const text = await ifExists(() => readFile(path, 'utf8'));
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new StoreError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A rename or create is durable only once its directory entry is. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some file systems refuse fsync on directories; the data fsync still happened.
+    if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'EISDIR') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Make sure `dir` can hold the store: absent is fine (created), a file is not. */
+export async function ensureDir(dir: string): Promise<void> {
+  const st = await ifExists(() => lstat(dir));
+  if (st && !st.isDirectory()) throw new StoreError(`${dir} exists and is not a directory`);
+  if (!st) await mkdir(dir, { recursive: true });
+}
+
+export async function unlinkIfExists(path: string): Promise<boolean> {
+  return (await ifExists(() => unlink(path))) !== undefined;
+}
+
+/**
+ * Move bytes we cannot use into metrics.corrupt/ under a name that says where
+ * they came from; never drop them.
+ */
+export async function quarantine(corruptDir: string, fromFile: string, what: string, bytes: Buffer): Promise<string> {
+  await mkdir(corruptDir, { recursive: true });
+  const name = `${basename(fromFile)}.${what}.${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const tmp = join(corruptDir, `.${name}.tmp`);
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const target = join(corruptDir, name);
+  await rename(tmp, target);
+  await fsyncDir(corruptDir);
+  return target;
+}
+
+/** Offset just past the last "\n" at or before `size` (0 when there is none). */
+export async function lastNewlineEnd(path: string, size: number): Promise<number> {
+  if (size === 0) return 0;
+  const fh = await open(path, 'r');
+  try {
+    return await lastNewlineEndOf(fh, size);
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function lastNewlineEndOf(fh: import('node:fs/promises').FileHandle, size: number): Promise<number> {
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - chunk.length);
+    const { bytesRead } = await fh.read(chunk, 0, end - start, start);
+    const at = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
+    if (at >= 0) return start + at + 1;
+    end = start;
+  }
+  return 0;
+}

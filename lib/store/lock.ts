@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { link, lstat, open, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errnoCode, ifExists } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/**
+ * metrics.lock: the file appears with its content already in it (written to a
+ * temp file, then linked into place; EEXIST means held). A lock is stale when
+ * its pid is dead on this host, when its mtime is older than staleMs (holders
+ * touch it while they work), or when it stays empty or unreadable for a few
+ * seconds.
+ */
+export interface LockOptions {
+  staleMs: number;
+  log: Logger;
+}
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  time: string;
+  token: string;
+}
+
+export interface HeldLock {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+const EMPTY_GRACE_MS = 3000;
+/** A takeover marker older than this was left by a crashed taker. */
+const TAKEOVER_GRACE_MS = 10_000;
+const HOST = hostname();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const o = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.token === 'string') return o as LockOwner;
+  } catch {
+    // fall through: unreadable content
+  }
+  return undefined;
+}
+
+interface Observed {
+  ino: number;
+  mtimeMs: number;
+  size: number;
+  owner: LockOwner | undefined;
+}
+
+async function observe(path: string): Promise<Observed | undefined> {
+  const st = await ifExists(() => lstat(path));
+  if (!st) return undefined;
+  const text = (await ifExists(() => readFile(path, 'utf8'))) ?? '';
+  return { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, owner: parseOwner(text) };
+}
+
+function sameLock(a: Observed, b: Observed | undefined): boolean {
+  if (!b || a.ino !== b.ino) return false;
+  if (a.owner || b.owner) return a.owner?.token === b.owner?.token;
+  return a.mtimeMs === b.mtimeMs && a.size === b.size;
+}
+
+/** Why a lock is stale, or undefined when it is live. */
+function staleReason(o: Observed, staleMs: number, now: number): string | undefined {
+  const age = now - o.mtimeMs;
+  if (!o.owner) return age > EMPTY_GRACE_MS ? `empty or unreadable for ${Math.round(age)} ms` : undefined;
+  if (o.owner.host === HOST && !pidAlive(o.owner.pid)) return `pid ${o.owner.pid} is not running on ${HOST}`;
+  if (age > staleMs) return `not touched for ${Math.round(age)} ms (stale after ${staleMs} ms)`;
+  return undefined;
+}
+
+/**
+ * Remove a lock we judged stale, so that two processes judging the same stale
+ * lock cannot both remove it, nor remove a fresh lock that replaced it: the
+ * removal of one observed lock is claimed with an exclusive marker named after
+ * it, and what we move away is checked to be what we judged.
+ */
+async function takeOver(path: string, judged: Observed, reason: string, log: Logger): Promise<void> {
+  const marker = `${path}.takeover-${judged.ino}-${Math.floor(judged.mtimeMs)}`;
+  try {
+    await (await open(marker, 'wx')).close();
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+    const st = await ifExists(() => lstat(marker));
+    if (st && Date.now() - st.mtimeMs > TAKEOVER_GRACE_MS) await ifExists(() => unlink(marker));
+    return;
+  }
+  try {
+    if (!sameLock(judged, await observe(path))) return;
+    const moved = `${path}.stale-${randomBytes(6).toString('hex')}`;
+    if ((await ifExists(() => rename(path, moved))) === undefined) return;
+    const removed = await observe(moved);
+    if (!sameLock(judged, removed)) {
+      // A fresh lock replaced the stale one between our look and the rename: put it back.
+      await ifExists(() => link(moved, path)).catch(() => undefined);
+      await ifExists(() => unlink(moved));
+      return;
+    }
+    await ifExists(() => unlink(moved));
+    log.warn({ lock: path, owner: judged.owner, reason }, 'took over stale lock');
+  } finally {
+    await ifExists(() => unlink(marker));
+  }
+}
+
+/** One attempt, including the takeover of a stale lock. */
+export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock | undefined> {
+  const owner: LockOwner = { pid: process.pid, host: HOST, time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const tmp = `${path}.${owner.token}.tmp`;
+  await writeFile(tmp, JSON.stringify(owner), { flag: 'wx' });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await link(tmp, path);
+        return holdLock(path, owner, opts.staleMs);
+      } catch (err) {
+        if (errnoCode(err) !== 'EEXIST') throw err;
+      }
+      const seen = await observe(path);
+      if (!seen) continue;
+      const reason = staleReason(seen, opts.staleMs, Date.now());
+      if (!reason) return undefined;
+      await takeOver(path, seen, reason, opts.log);
+    }
+    return undefined;
+  } finally {
+    await ifExists(() => unlink(tmp));
+  }
+}
+
+/** Retry with jittered backoff until `waitMs` has passed; undefined when still busy. */
+export async function lock(path: string, opts: LockOptions & { waitMs: number }): Promise<HeldLock | undefined> {
+  const deadline = Date.now() + opts.waitMs;
+  let delay = 2;
+  for (;;) {
+    const held = await tryLock(path, opts);
+    if (held || Date.now() >= deadline) return held;
+    await sleep(Math.min(delay * (0.5 + Math.random()), Math.max(1, deadline - Date.now())));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+export async function describeHolder(path: string): Promise<string> {
+  const o = await observe(path);
+  if (!o) return 'no holder';
+  return o.owner ? `pid ${o.owner.pid} on ${o.owner.host} since ${o.owner.time}` : 'an unreadable lock file';
+}
+
+function holdLock(path: string, owner: LockOwner, staleMs: number): HeldLock {
+  // Touch the lock while held so long work (a big fold) is not mistaken for a dead holder.
+  const beat = setInterval(() => {
+    const now = new Date();
+    utimes(path, now, now).catch(() => undefined);
+  }, Math.max(250, Math.floor(staleMs / 3)));
+  beat.unref();
+  let released = false;
+  return {
+    path,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(beat);
+      const seen = await observe(path);
+      // Only remove our own lock: a holder judged stale may already have been replaced.
+      if (seen?.owner?.token === owner.token) await ifExists(() => unlink(path));
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+
+/** Every path the store owns under one metrics root (the contract's layout). */
+export interface StorePaths {
+  root: string;
+  active: string;
+  lock: string;
+  pending: string;
+  segments: string;
+  index: string;
+  corrupt: string;
+  metrics: string;
+}
+
+export const ACTIVE_FILE = 'metrics.json';
+export const INDEX_FILE = 'index.json';
+
+export function storePaths(root: string): StorePaths {
+  const segments = join(root, 'metrics.segments');
+  return {
+    root,
+    active: join(root, ACTIVE_FILE),
+    lock: join(root, 'metrics.lock'),
+    pending: join(root, 'metrics.pending'),
+    segments,
+    index: join(segments, INDEX_FILE),
+    corrupt: join(root, 'metrics.corrupt'),
+    metrics: join(root, 'metrics'),
+  };
+}
+
+export interface SegmentName {
+  seq: number;
+  /** Sealing time encoded in the name, ms since epoch. */
+  sealedAtMs: number;
+  compressed: boolean;
+  file: string;
+}
+
+const SEGMENT_RE = /^metrics-(\d{8,})-((\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z)\.jsonl(\.gz)?$/;
+
+/** YYYYMMDDTHHMMSSmmmZ: sortable, and safe in every file system. */
+export function compactTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:.]/g, '');
+}
+
+export function segmentFileName(seq: number, sealedAtMs: number, compressed: boolean): string {
+  return `metrics-${String(seq).padStart(8, '0')}-${compactTime(sealedAtMs)}.jsonl${compressed ? '.gz' : ''}`;
+}
+
+export function parseSegmentName(file: string): SegmentName | undefined {
+  const m = SEGMENT_RE.exec(file);
+  if (!m) return undefined;
+  const [, seq, time, y, mo, d, h, mi, s, ms, gz] = m;
+  const sealedAtMs = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!, +ms!);
+  // Reject impossible dates (month 13, Feb 30): they would not round-trip.
+  if (!Number.isFinite(sealedAtMs) || compactTime(sealedAtMs) !== time) return undefined;
+  return { seq: Number(seq), sealedAtMs, compressed: gz !== undefined, file };
+}
+
+/**
+ * Temp files the store itself leaves while writing: write-file-atomic's
+ * "<name>.<uint32>" next to index.json, and our ".<segment>.tmp" while
+ * compressing. verify may remove these once they are stale.
+ */
+export function isStoreTempName(file: string): boolean {
+  return /^index\.json\.\d+$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
+}
+
+export interface Position {
+  seq: number;
+  offset: number;
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  return a.seq - b.seq || a.offset - b.offset;
+}

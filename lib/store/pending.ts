@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ifExists } from '../errors.js';
+import { fsyncDir } from './files.js';
+import type { Position, StorePaths } from './names.js';
+
+/**
+ * metrics.pending/: when the writer lock stays busy, a batch is spilled here
+ * as one complete file (written to a temp name, then renamed), and the next
+ * lock holder merges the files in name order. Names start with the time, so
+ * name order is arrival order.
+ */
+let counter = 0;
+
+export async function spill(paths: StorePaths, lines: readonly string[], fsync: boolean): Promise<string> {
+  await mkdir(paths.pending, { recursive: true });
+  const name = `${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(8, '0')}-${String(++counter).padStart(6, '0')}-${randomBytes(3).toString('hex')}.jsonl`;
+  const tmp = join(paths.pending, `.${name}.tmp`);
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writeFile(lines.map((l) => `${l}\n`).join(''));
+    if (fsync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(paths.pending, name));
+  if (fsync) await fsyncDir(paths.pending);
+  return name;
+}
+
+/**
+ * A pending file being merged is renamed to carry where its first line went:
+ * "<name>.merging-<seq>-<offset>". If the merger dies, the next holder counts
+ * the lines already at that position and appends only the rest.
+ */
+export interface MergingFile {
+  file: string;
+  original: string;
+  at: Position;
+}
+
+const MERGING_RE = /^(.+\.jsonl)\.merging-(\d+)-(\d+)$/;
+
+export function mergingName(original: string, at: Position): string {
+  return `${original}.merging-${at.seq}-${at.offset}`;
+}
+
+export async function listPending(paths: StorePaths): Promise<{ ready: string[]; merging: MergingFile[] }> {
+  const names = (await ifExists(() => readdir(paths.pending))) ?? [];
+  const ready: string[] = [];
+  const merging: MergingFile[] = [];
+  for (const n of names) {
+    const m = MERGING_RE.exec(n);
+    if (m) merging.push({ file: n, original: m[1]!, at: { seq: Number(m[2]), offset: Number(m[3]) } });
+    else if (n.endsWith('.jsonl') && !n.startsWith('.')) ready.push(n);
+  }
+  ready.sort();
+  merging.sort((a, b) => (a.original < b.original ? -1 : 1));
+  return { ready, merging };
+}
+
+export async function claimForMerge(paths: StorePaths, name: string, at: Position): Promise<string> {
+  const to = mergingName(name, at);
+  await rename(join(paths.pending, name), join(paths.pending, to));
+  return to;
+}

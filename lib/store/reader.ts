@@ -1,0 +1,141 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, StoreError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { lastNewlineEndOf } from './files.js';
+import { scanLines } from './lines.js';
+import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
+import { loadIndex } from './segment-index.js';
+
+/**
+ * A cursor is (seq, byte offset) plus how many lines precede the offset in
+ * that file (for file:line reports). Sealing is a rename, so a cursor into
+ * the active file stays valid in the segment it becomes.
+ */
+export interface Cursor {
+  seq: number;
+  offset: number;
+  line: number;
+}
+
+export interface LineAt {
+  seq: number;
+  /** Content offset of the first byte of the line. */
+  offset: number;
+  /** 1-based line number within its file. */
+  line: number;
+  file: string;
+}
+
+export type OnLineAt = (text: string, at: LineAt) => void;
+
+/**
+ * What one read sees: the sealed segments and the active file as of one
+ * moment, without the writer lock. The active file is held open, so a seal
+ * that happens while we read does not move the bytes we were promised.
+ */
+export interface Snapshot {
+  sealed: SegmentName[];
+  activeSeq: number;
+  active: FileHandle | undefined;
+  /** End of the last complete line of the active file. */
+  activeEnd: number;
+  close(): Promise<void>;
+}
+
+export async function openSnapshot(paths: StorePaths, log: Logger): Promise<Snapshot> {
+  for (let attempt = 0; ; attempt++) {
+    const before = await loadIndex(paths, { log, persist: false, fsync: false });
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(paths.active, 'r');
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    const after = await loadIndex(paths, { log, persist: false, fsync: false });
+    if (before.index.lastSeq === after.index.lastSeq || attempt >= 20) {
+      const size = handle ? (await handle.stat()).size : 0;
+      const activeEnd = handle ? await lastNewlineEndOf(handle, size) : 0;
+      const active = handle;
+      return {
+        sealed: after.dir.segments,
+        activeSeq: after.index.lastSeq + 1,
+        active,
+        activeEnd,
+        close: async () => active?.close(),
+      };
+    }
+    // A seal happened between the two looks: the handle may be either file.
+    await handle?.close();
+  }
+}
+
+export interface ReadOptions {
+  /** Called before each file is read: progress reports. */
+  onFile?: (file: string, index: number, total: number) => void;
+  /** Stop after this seq (inclusive); the active file is read only when it is within bounds. */
+  untilSeq?: number;
+}
+
+/**
+ * Every complete line after `from`, in order: sealed segments by seq, then
+ * the active file up to its last complete line. Returns the cursor after the
+ * last line read.
+ */
+export async function readFrom(
+  paths: StorePaths,
+  snap: Snapshot,
+  from: Cursor,
+  onLine: OnLineAt,
+  opts: ReadOptions = {},
+): Promise<Cursor> {
+  const until = opts.untilSeq ?? Infinity;
+  if (from.seq > snap.activeSeq) {
+    throw new StoreError(`cursor seq ${from.seq} is past the active segment ${snap.activeSeq}`);
+  }
+  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; handle?: FileHandle; end?: number }> = [];
+  for (const s of snap.sealed) {
+    if (s.seq < from.seq || s.seq > until) continue;
+    files.push({ seq: s.seq, file: s.file, compressed: s.compressed, path: join(paths.segments, s.file) });
+  }
+  if (from.seq < snap.activeSeq && from.offset > 0 && files[0]?.seq !== from.seq) {
+    throw new StoreError(`segment ${from.seq} under the cursor is missing`);
+  }
+  if (snap.activeSeq <= until) {
+    files.push({
+      seq: snap.activeSeq,
+      file: ACTIVE_FILE,
+      compressed: false,
+      path: paths.active,
+      ...(snap.active ? { handle: snap.active } : {}),
+      end: snap.activeEnd,
+    });
+  }
+  let cursor = from;
+  for (const [i, f] of files.entries()) {
+    opts.onFile?.(f.file, i, files.length);
+    const start = f.seq === from.seq ? from : { seq: f.seq, offset: 0, line: 0 };
+    if (f.seq === snap.activeSeq && !f.handle) {
+      cursor = start;
+      continue;
+    }
+    let line = start.line;
+    const at: LineAt = { seq: f.seq, offset: 0, line: 0, file: f.file };
+    const scan = await scanLines(
+      {
+        path: f.path,
+        compressed: f.compressed,
+        start: start.offset,
+        ...(f.handle ? { handle: f.handle } : {}),
+        ...(f.end !== undefined ? { end: f.end } : {}),
+      },
+      (text, offset) => {
+        at.offset = offset;
+        at.line = ++line;
+        onLine(text, at);
+      },
+    );
+    cursor = { seq: f.seq, offset: scan.end, line };
+  }
+  return cursor;
+}

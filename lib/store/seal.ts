@@ -1,0 +1,76 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { ifExists } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Config } from '../config.js';
+import { fsyncDir, unlinkIfExists } from './files.js';
+import { summarizeFile } from './lines.js';
+import { segmentFileName, type StorePaths } from './names.js';
+import { loadIndex, writeIndex, type SegmentRecord } from './segment-index.js';
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Seal the active file as the next segment. Caller holds the writer lock and
+ * has already moved any torn tail away, so the file ends in "\n". Sealing is
+ * a rename: a reader's cursor into the active file stays valid. Compression
+ * writes the .gz beside it and removes the plain file only once the .gz is in
+ * place; a crash in between leaves twins that loadIndex resolves.
+ */
+export async function sealActive(paths: StorePaths, config: Config, log: Logger, reason: string): Promise<SegmentRecord | undefined> {
+  const st = await ifExists(() => lstat(paths.active));
+  if (!st || st.size === 0) return undefined;
+  const durable = config.fsync !== 'never';
+  const { index } = await loadIndex(paths, { log, persist: true, fsync: durable });
+  const seq = index.lastSeq + 1;
+  const summary = await summarizeFile(paths.active, false);
+  const sealedAtMs = Date.now();
+  const plain = segmentFileName(seq, sealedAtMs, false);
+  if (durable) await fsyncFile(paths.active);
+  await rename(paths.active, join(paths.segments, plain));
+  if (durable) {
+    await fsyncDir(paths.segments);
+    await fsyncDir(paths.root);
+  }
+  let file = plain;
+  let storedBytes = summary.storedBytes;
+  let sha256 = summary.sha256;
+  if (config.compress === 'gzip') {
+    file = `${plain}.gz`;
+    const tmp = join(paths.segments, `.${file}.tmp`);
+    await pipeline(createReadStream(join(paths.segments, plain)), createGzip(), createWriteStream(tmp, { flags: 'wx' }));
+    if (durable) await fsyncFile(tmp);
+    await rename(tmp, join(paths.segments, file));
+    if (durable) await fsyncDir(paths.segments);
+    await unlinkIfExists(join(paths.segments, plain));
+    const gz = await summarizeFile(join(paths.segments, file), true);
+    storedBytes = gz.storedBytes;
+    sha256 = gz.sha256;
+  }
+  const record: SegmentRecord = {
+    seq,
+    file,
+    compressed: config.compress === 'gzip',
+    lines: summary.lines,
+    bytes: summary.end,
+    storedBytes,
+    sha256,
+    firstRecordedAt: summary.firstRecordedAt,
+    lastRecordedAt: summary.lastRecordedAt,
+    sealedAt: new Date(sealedAtMs).toISOString(),
+  };
+  await writeIndex(paths, { version: 1, lastSeq: seq, segments: [...index.segments, record] }, durable);
+  log.info({ seq, file, lines: record.lines, bytes: record.bytes, reason }, 'sealed segment');
+  return record;
+}
+

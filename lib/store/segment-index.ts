@@ -1,0 +1,174 @@
+import { readdir, lstat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ifExists } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readJson, writeJsonAtomic } from './files.js';
+import { summarizeFile } from './lines.js';
+import { INDEX_FILE, isStoreTempName, parseSegmentName, type SegmentName, type StorePaths } from './names.js';
+
+/** One sealed segment as the catalogue describes it. */
+export interface SegmentRecord {
+  seq: number;
+  file: string;
+  compressed: boolean;
+  lines: number;
+  /** Uncompressed content bytes. */
+  bytes: number;
+  /** Bytes on disk. */
+  storedBytes: number;
+  sha256: string;
+  firstRecordedAt: string | null;
+  lastRecordedAt: string | null;
+  sealedAt: string;
+}
+
+export interface SegmentIndex {
+  version: 1;
+  /** Highest seq ever sealed: never goes back, even when every segment is deleted. */
+  lastSeq: number;
+  segments: SegmentRecord[];
+}
+
+/** What is in metrics.segments/, sorted out by what the store owns. */
+export interface SegmentsDir {
+  /** Real segment files, one per seq, ascending. */
+  segments: SegmentName[];
+  /** Plain twins of a compressed segment, left by a crash mid-compression. */
+  twins: SegmentName[];
+  symlinks: string[];
+  foreign: string[];
+  temps: string[];
+  hasIndex: boolean;
+}
+
+export async function scanSegmentsDir(paths: StorePaths): Promise<SegmentsDir> {
+  const out: SegmentsDir = { segments: [], twins: [], symlinks: [], foreign: [], temps: [], hasIndex: false };
+  const entries = (await ifExists(() => readdir(paths.segments, { withFileTypes: true }))) ?? [];
+  const bySeq = new Map<number, SegmentName>();
+  for (const e of entries) {
+    if (e.isSymbolicLink()) {
+      out.symlinks.push(e.name);
+      continue;
+    }
+    if (e.name === INDEX_FILE && e.isFile()) {
+      out.hasIndex = true;
+      continue;
+    }
+    const name = e.isFile() ? parseSegmentName(e.name) : undefined;
+    if (!name) {
+      (e.isFile() && isStoreTempName(e.name) ? out.temps : out.foreign).push(e.name);
+      continue;
+    }
+    const other = bySeq.get(name.seq);
+    if (!other) {
+      bySeq.set(name.seq, name);
+      continue;
+    }
+    // The .gz is renamed into place only once complete, so it wins over its plain twin.
+    const [keep, twin] = name.compressed ? [name, other] : [other, name];
+    if (keep.file.replace(/\.gz$/, '') === twin.file) {
+      bySeq.set(name.seq, keep);
+      out.twins.push(twin);
+    } else {
+      out.foreign.push(name.file);
+    }
+  }
+  out.segments = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  out.foreign.sort();
+  return out;
+}
+
+function isRecord(x: unknown): x is SegmentRecord {
+  const r = x as SegmentRecord;
+  return typeof r === 'object' && r !== null && Number.isSafeInteger(r.seq) && typeof r.file === 'string'
+    && typeof r.sha256 === 'string' && Number.isSafeInteger(r.lines) && Number.isSafeInteger(r.bytes);
+}
+
+/** The index as stored, or undefined when it is missing or unreadable. */
+export async function readIndex(paths: StorePaths): Promise<SegmentIndex | undefined> {
+  try {
+    const json = (await readJson(paths.index)) as SegmentIndex | undefined;
+    if (!json || json.version !== 1 || !Array.isArray(json.segments) || !json.segments.every(isRecord)) return undefined;
+    if (!Number.isSafeInteger(json.lastSeq)) return undefined;
+    return json;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Retention folds deleted segments into metrics/retained-base.json and records
+ * the seq it covers: a floor for seq numbers that survives a lost index.
+ */
+export async function retainedSeq(paths: StorePaths): Promise<number> {
+  try {
+    const base = (await readJson(join(paths.metrics, 'retained-base.json'))) as { seq?: unknown } | undefined;
+    return typeof base?.seq === 'number' && Number.isSafeInteger(base.seq) ? base.seq : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function describeSegment(paths: StorePaths, name: SegmentName): Promise<SegmentRecord> {
+  const s = await summarizeFile(join(paths.segments, name.file), name.compressed);
+  return {
+    seq: name.seq,
+    file: name.file,
+    compressed: name.compressed,
+    lines: s.lines,
+    bytes: s.end,
+    storedBytes: s.storedBytes,
+    sha256: s.sha256,
+    firstRecordedAt: s.firstRecordedAt,
+    lastRecordedAt: s.lastRecordedAt,
+    sealedAt: new Date(name.sealedAtMs).toISOString(),
+  };
+}
+
+export interface IndexState {
+  index: SegmentIndex;
+  dir: SegmentsDir;
+  /** True when the stored index did not match the directory. */
+  rebuilt: boolean;
+}
+
+/**
+ * The catalogue, brought in step with the directory (the directory is the
+ * truth): records for files that are gone are dropped, files the index lacks
+ * are described from their bytes. With `persist` (only under the writer lock)
+ * a changed index is written back and crash twins are removed.
+ */
+export async function loadIndex(paths: StorePaths, opts: { log: Logger; persist: boolean; fsync: boolean }): Promise<IndexState> {
+  const [stored, dir, floor] = await Promise.all([readIndex(paths), scanSegmentsDir(paths), retainedSeq(paths)]);
+  const known = new Map((stored?.segments ?? []).map((r) => [r.seq, r]));
+  let rebuilt = stored ? known.size !== dir.segments.length : dir.segments.length > 0 || floor > 0;
+  const segments: SegmentRecord[] = [];
+  for (const name of dir.segments) {
+    const rec = known.get(name.seq);
+    if (rec && rec.file === name.file) {
+      segments.push(rec);
+    } else {
+      rebuilt = true;
+      segments.push(await describeSegment(paths, name));
+    }
+  }
+  const lastSeq = Math.max(stored?.lastSeq ?? 0, floor, segments.at(-1)?.seq ?? 0);
+  const index: SegmentIndex = { version: 1, lastSeq, segments };
+  if (rebuilt || (stored && lastSeq !== stored.lastSeq)) {
+    if (opts.persist) {
+      await writeIndex(paths, index, opts.fsync);
+      opts.log.warn({ segments: segments.length, lastSeq, had: stored ? stored.segments.length : null }, 'segment index rebuilt from the directory');
+    }
+  }
+  if (opts.persist) {
+    for (const twin of dir.twins) {
+      const st = await ifExists(() => lstat(join(paths.segments, twin.file)));
+      if (st?.isFile()) await ifExists(() => unlink(join(paths.segments, twin.file)));
+    }
+  }
+  return { index, dir, rebuilt };
+}
+
+export async function writeIndex(paths: StorePaths, index: SegmentIndex, fsync: boolean): Promise<void> {
+  await writeJsonAtomic(paths.index, index, fsync);
+}

@@ -1,0 +1,233 @@
+import { createReadStream } from 'node:fs';
+import { lstat, open, readFile, rename, truncate, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync, createGunzip } from 'node:zlib';
+import { classifyLine } from '../aggregate/classify.js';
+import { ifExists } from '../errors.js';
+import { fsyncDir, quarantine } from './files.js';
+import { summarizeFile, splitCompleteLines } from './lines.js';
+import { ACTIVE_FILE, INDEX_FILE, type SegmentName } from './names.js';
+import { checkRoot, storeContext, type StoreContext, type StoreOptions } from './recorder.js';
+import { describeSegment, readIndex, scanSegmentsDir, writeIndex, type SegmentRecord } from './segment-index.js';
+import { withWriter } from './writer.js';
+
+export type Severity = 'error' | 'warning';
+
+export interface VerifyProblem {
+  file: string;
+  kind: string;
+  detail: string;
+  severity: Severity;
+}
+
+export interface VerifyResult {
+  /** No errors (warnings may remain). */
+  ok: boolean;
+  problems: VerifyProblem[];
+  /** What --repair did, one line each. */
+  repaired: string[];
+}
+
+const MAX_LINE_WARNINGS = 50;
+/** A temp file older than this is not a write in progress. */
+const STALE_TEMP_MS = 60_000;
+
+interface SegmentCheck {
+  name: SegmentName;
+  error?: { kind: 'checksum' | 'truncated' | 'garbled'; detail: string };
+}
+
+function lineWarnings(file: string): { onLine: (text: string, offset: number) => void; problems: VerifyProblem[] } {
+  const problems: VerifyProblem[] = [];
+  let lineNo = 0;
+  let extra = 0;
+  return {
+    problems,
+    onLine(text) {
+      lineNo++;
+      const c = classifyLine(text);
+      if (c.kind !== 'malformed' && c.kind !== 'invalid') return;
+      if (problems.length < MAX_LINE_WARNINGS) {
+        problems.push({ file: `${file}:${lineNo}`, kind: c.kind, detail: c.detail, severity: 'warning' });
+      } else if (++extra === 1) {
+        problems.push({ file, kind: c.kind, detail: `more malformed or invalid lines past the first ${MAX_LINE_WARNINGS}`, severity: 'warning' });
+      }
+    },
+  };
+}
+
+async function checkSegment(ctx: StoreContext, name: SegmentName, rec: SegmentRecord | undefined, out: VerifyProblem[]): Promise<SegmentCheck> {
+  const path = join(ctx.paths.segments, name.file);
+  const lines = lineWarnings(name.file);
+  let summary;
+  try {
+    summary = await summarizeFile(path, name.compressed, { onLine: lines.onLine });
+  } catch (err) {
+    return { name, error: { kind: 'garbled', detail: `cannot be read whole: ${(err as Error).message}` } };
+  } finally {
+    out.push(...lines.problems);
+  }
+  if (summary.contentEnd > summary.end) {
+    return { name, error: { kind: 'truncated', detail: `${summary.contentEnd - summary.end} bytes after the last newline (a torn line)` } };
+  }
+  if (rec && rec.sha256 !== summary.sha256) {
+    return { name, error: { kind: 'checksum', detail: `sha256 ${summary.sha256} does not match the index (${rec.sha256})` } };
+  }
+  return { name };
+}
+
+/** Everything of a damaged segment that still reads, line by line; the rest is quarantined. */
+async function salvage(path: string, compressed: boolean): Promise<{ good: string[]; bad: string[]; raw: Buffer }> {
+  const raw = await readFile(path);
+  let content: Buffer;
+  if (compressed) {
+    const parts: Buffer[] = [];
+    await new Promise<void>((resolve) => {
+      const gunzip = createGunzip();
+      gunzip.on('data', (c: Buffer) => parts.push(c));
+      gunzip.on('error', () => resolve());
+      gunzip.on('end', () => resolve());
+      createReadStream(path).on('error', () => resolve()).pipe(gunzip);
+    });
+    content = Buffer.concat(parts);
+  } else {
+    content = raw;
+  }
+  const { lines, rest } = splitCompleteLines(content.toString('utf8'));
+  const good: string[] = [];
+  const bad: string[] = [];
+  for (const l of lines) (classifyLine(l).kind === 'malformed' ? bad : good).push(l);
+  if (rest !== '') bad.push(rest);
+  return { good, bad, raw };
+}
+
+async function rewriteSegment(ctx: StoreContext, name: SegmentName, lines: string[]): Promise<void> {
+  const path = join(ctx.paths.segments, name.file);
+  const body = Buffer.from(lines.length ? `${lines.join('\n')}\n` : '');
+  const tmp = join(ctx.paths.segments, `.${name.file}.repair.tmp`);
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writeFile(name.compressed ? gzipSync(body) : body);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncDir(ctx.paths.segments);
+}
+
+async function repairSegment(ctx: StoreContext, check: SegmentCheck, log: string[]): Promise<void> {
+  const { name, error } = check;
+  if (!error) return;
+  const path = join(ctx.paths.segments, name.file);
+  if (error.kind === 'truncated' && !name.compressed) {
+    const st = await lstat(path);
+    const s = await summarizeFile(path, false);
+    const fh = await open(path, 'r');
+    const torn = Buffer.alloc(st.size - s.end);
+    try {
+      await fh.read(torn, 0, torn.length, s.end);
+    } finally {
+      await fh.close();
+    }
+    const saved = await quarantine(ctx.paths.corrupt, path, 'torn', torn);
+    await truncate(path, s.end);
+    log.push(`${name.file}: moved ${torn.length} torn bytes to ${saved}`);
+    return;
+  }
+  const { good, bad, raw } = await salvage(path, name.compressed);
+  const saved = await quarantine(ctx.paths.corrupt, path, error.kind, raw);
+  await rewriteSegment(ctx, name, good);
+  log.push(`${name.file}: ${error.kind}; original saved as ${saved}; kept ${good.length} good lines, set aside ${bad.length} unreadable`);
+}
+
+async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
+  const { paths } = ctx;
+  const problems: VerifyProblem[] = [];
+  const dir = await scanSegmentsDir(paths);
+  for (const f of dir.symlinks) problems.push({ file: f, kind: 'symlink', detail: 'a symlink in metrics.segments/: never read, followed or deleted', severity: 'warning' });
+  for (const f of dir.foreign) problems.push({ file: f, kind: 'foreign', detail: 'not a file the store owns: never read or deleted', severity: 'warning' });
+  const stale: string[] = [];
+  for (const f of dir.temps) {
+    const st = await ifExists(() => lstat(join(paths.segments, f)));
+    if (st && Date.now() - st.mtimeMs > STALE_TEMP_MS) {
+      stale.push(f);
+      problems.push({ file: f, kind: 'stale-temp', detail: 'temp file of an interrupted write', severity: 'warning' });
+    }
+  }
+  for (const t of dir.twins) problems.push({ file: t.file, kind: 'twin', detail: 'plain copy left beside its compressed segment by an interrupted seal', severity: 'error' });
+
+  const index = await readIndex(paths);
+  const known = new Map((index?.segments ?? []).map((r) => [r.seq, r]));
+  if (!index && (dir.segments.length > 0 || dir.hasIndex)) {
+    problems.push({ file: INDEX_FILE, kind: 'index', detail: dir.hasIndex ? 'index.json is unreadable' : 'index.json is missing', severity: 'error' });
+  } else if (index) {
+    const present = new Set(dir.segments.map((s) => s.seq));
+    for (const r of index.segments) {
+      if (!present.has(r.seq)) problems.push({ file: r.file, kind: 'index', detail: 'listed in index.json but not in the directory', severity: 'error' });
+    }
+    for (const s of dir.segments) {
+      const r = known.get(s.seq);
+      if (!r) problems.push({ file: s.file, kind: 'index', detail: 'in the directory but not in index.json', severity: 'error' });
+      else if (r.file !== s.file) problems.push({ file: s.file, kind: 'index', detail: `index.json names it ${r.file}`, severity: 'error' });
+    }
+  }
+
+  const checks: SegmentCheck[] = [];
+  for (const s of dir.segments) {
+    const check = await checkSegment(ctx, s, known.get(s.seq)?.file === s.file ? known.get(s.seq) : undefined, problems);
+    if (check.error) problems.push({ file: s.file, kind: check.error.kind, detail: check.error.detail, severity: 'error' });
+    checks.push(check);
+  }
+
+  const st = await ifExists(() => lstat(paths.active));
+  if (st?.isFile()) {
+    const lines = lineWarnings(ACTIVE_FILE);
+    const s = await summarizeFile(paths.active, false, { onLine: lines.onLine });
+    problems.push(...lines.problems);
+    if (s.contentEnd > s.end) {
+      problems.push({ file: ACTIVE_FILE, kind: 'torn-tail', detail: `${s.contentEnd - s.end} bytes after the last newline (crash residue)`, severity: 'error' });
+    }
+  } else if (st) {
+    problems.push({ file: ACTIVE_FILE, kind: 'unreadable', detail: 'metrics.json is not a regular file', severity: 'error' });
+  }
+  return { problems, checks, stale, twins: dir.twins.map((t) => t.file) };
+}
+
+/**
+ * Check the store against itself: each sealed segment against its sha256 in
+ * the index, the index against the directory, torn tails, lines that do not
+ * count. With `repair`, under the writer lock: torn and unreadable bytes go to
+ * metrics.corrupt/, the index is rebuilt, stale temps removed; no good line is lost.
+ */
+export async function verify(options: (StoreOptions & { repair?: boolean }) | string = {}): Promise<VerifyResult> {
+  const opts = typeof options === 'string' ? { dir: options } : options;
+  const ctx = storeContext(opts);
+  await checkRoot(ctx.paths, true);
+  const repaired: string[] = [];
+  if (opts.repair) {
+    const first = await checkAll(ctx);
+    if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp')) {
+      await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000 }, async () => {
+        // prepare() has already moved the active file's torn tail away and merged pending entries.
+        for (const t of first.twins) {
+          if (await ifExists(() => unlink(join(ctx.paths.segments, t)))) repaired.push(`${t}: removed plain twin of a compressed segment`);
+        }
+        for (const f of first.stale) {
+          if (await ifExists(() => unlink(join(ctx.paths.segments, f)))) repaired.push(`${f}: removed stale temp file`);
+        }
+        for (const check of first.checks) await repairSegment(ctx, check, repaired);
+        const dir = await scanSegmentsDir(ctx.paths);
+        const old = await readIndex(ctx.paths);
+        const records: SegmentRecord[] = [];
+        for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
+        const lastSeq = Math.max(old?.lastSeq ?? 0, records.at(-1)?.seq ?? 0);
+        await writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
+        repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
+      });
+      for (const r of repaired) ctx.log.warn({ repair: r }, 'verify --repair');
+    }
+  }
+  const { problems } = await checkAll(ctx);
+  return { ok: !problems.some((p) => p.severity === 'error'), problems, repaired };
+}

@@ -1,0 +1,277 @@
+import { lstat, mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ifExists, StoreError } from '../errors.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { ensureDir, fsyncDir, lastNewlineEnd, quarantine } from './files.js';
+import { describeHolder, lock, type HeldLock } from './lock.js';
+import { parseSegmentName, type Position, type StorePaths } from './names.js';
+import { splitCompleteLines } from './lines.js';
+import { claimForMerge, listPending, type MergingFile } from './pending.js';
+import { openSnapshot, readFrom } from './reader.js';
+import { loadIndex, type SegmentRecord } from './segment-index.js';
+import { sealActive } from './seal.js';
+
+interface ActiveStats {
+  size: number;
+  /** Counted only when MAX_LINES is set: it costs a scan of the active file. */
+  lines: number;
+  /** When the active segment was opened (the previous seal); only with ROTATE_INTERVAL. */
+  openedAtMs: number | undefined;
+}
+
+const FLUSH_BYTES = 1 << 20;
+
+async function countNewlines(path: string): Promise<number> {
+  const fh = await ifExists(() => open(path, 'r'));
+  if (!fh) return 0;
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let count = 0;
+    let pos = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) return count;
+      const view = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+      for (let i = view.indexOf(0x0a); i !== -1; i = view.indexOf(0x0a, i + 1)) count++;
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Everything done under the writer lock: repair, merge, append, seal. One
+ * session per lock hold; it never reads sealed segments on the append path and
+ * scans at most the active file.
+ */
+export class WriterSession {
+  readonly sealed: SegmentRecord[] = [];
+  merged = 0;
+  private stats: ActiveStats | undefined;
+  private activeSeq: number | undefined;
+  private handle: FileHandle | undefined;
+
+  constructor(
+    readonly paths: StorePaths,
+    readonly config: Config,
+    readonly log: Logger,
+  ) {}
+
+  /** Before any work of its own, a lock holder repairs and merges what others left. */
+  async prepare(): Promise<void> {
+    await mkdir(this.paths.segments, { recursive: true });
+    await this.repairTornTail();
+    await this.mergePending();
+  }
+
+  private async repairTornTail(): Promise<void> {
+    const st = await ifExists(() => lstat(this.paths.active));
+    if (!st || st.size === 0) return;
+    const end = await lastNewlineEnd(this.paths.active, st.size);
+    if (end === st.size) return;
+    const fh = await open(this.paths.active, 'r');
+    let torn: Buffer;
+    try {
+      torn = Buffer.alloc(st.size - end);
+      await fh.read(torn, 0, torn.length, end);
+    } finally {
+      await fh.close();
+    }
+    const saved = await quarantine(this.paths.corrupt, this.paths.active, 'torn-tail', torn);
+    await truncate(this.paths.active, end);
+    this.log.warn({ file: 'metrics.json', offset: end, bytes: torn.length, savedTo: saved }, 'moved torn tail to metrics.corrupt/');
+  }
+
+  private async activeStats(): Promise<ActiveStats> {
+    if (this.stats) return this.stats;
+    const st = await ifExists(() => lstat(this.paths.active));
+    const size = st?.size ?? 0;
+    const lines = this.config.maxLines > 0 && size > 0 ? await countNewlines(this.paths.active) : 0;
+    const openedAtMs = this.config.rotateIntervalMs > 0 ? await this.openedAt() : undefined;
+    this.stats = { size, lines, openedAtMs };
+    return this.stats;
+  }
+
+  /**
+   * The active segment was opened when the previous one was sealed (its name
+   * says when); before the first seal, when metrics.segments/ was created.
+   */
+  private async openedAt(): Promise<number | undefined> {
+    const names = (await ifExists(() => readdir(this.paths.segments))) ?? [];
+    let newest: { seq: number; at: number } | undefined;
+    for (const n of names) {
+      const p = parseSegmentName(n);
+      if (p && (!newest || p.seq > newest.seq)) newest = { seq: p.seq, at: p.sealedAtMs };
+    }
+    if (newest) return newest.at;
+    const st = await ifExists(() => lstat(this.paths.segments));
+    return st ? Math.min(st.birthtimeMs || st.mtimeMs, st.mtimeMs) : undefined;
+  }
+
+  private async currentSeq(): Promise<number> {
+    if (this.activeSeq === undefined) {
+      const { index } = await loadIndex(this.paths, { log: this.log, persist: true, fsync: this.config.fsync !== 'never' });
+      this.activeSeq = index.lastSeq + 1;
+    }
+    return this.activeSeq;
+  }
+
+  private mustSealBefore(s: ActiveStats, lineBytes: number): string | undefined {
+    if (s.size === 0) return undefined;
+    const c = this.config;
+    if (c.maxLines > 0 && s.lines + 1 > c.maxLines) return `max lines ${c.maxLines}`;
+    if (c.maxBytes > 0 && s.size + lineBytes > c.maxBytes) return `max bytes ${c.maxBytes}`;
+    if (c.rotateIntervalMs > 0 && s.openedAtMs !== undefined && Date.now() - s.openedAtMs >= c.rotateIntervalMs) {
+      return `rotate interval ${c.rotateIntervalMs} ms`;
+    }
+    return undefined;
+  }
+
+  /** Append complete lines (no "\n" in them), sealing before any line that would overflow. */
+  async appendLines(lines: readonly string[]): Promise<void> {
+    let chunk: string[] = [];
+    let chunkBytes = 0;
+    for (const line of lines) {
+      const bytes = Buffer.byteLength(line) + 1;
+      const s = await this.activeStats();
+      const reason = this.mustSealBefore(s, bytes);
+      if (reason) {
+        await this.write(chunk);
+        chunk = [];
+        chunkBytes = 0;
+        await this.seal(reason);
+      }
+      chunk.push(line);
+      chunkBytes += bytes;
+      s.lines++;
+      s.size += bytes;
+      if (chunkBytes >= FLUSH_BYTES) {
+        await this.write(chunk);
+        chunk = [];
+        chunkBytes = 0;
+      }
+    }
+    await this.write(chunk);
+  }
+
+  private async write(lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    const created = !this.handle && !(await ifExists(() => lstat(this.paths.active)));
+    this.handle ??= await open(this.paths.active, 'a');
+    await this.handle.write(`${lines.join('\n')}\n`);
+    if (this.config.fsync === 'always') {
+      await this.handle.sync();
+      if (created) await fsyncDir(this.paths.root);
+    }
+  }
+
+  async seal(reason: string): Promise<SegmentRecord | undefined> {
+    await this.closeHandle();
+    const rec = await sealActive(this.paths, this.config, this.log, reason);
+    if (rec) {
+      this.sealed.push(rec);
+      this.activeSeq = rec.seq + 1;
+      this.stats = { size: 0, lines: 0, openedAtMs: Date.now() };
+    }
+    return rec;
+  }
+
+  private async mergePending(): Promise<void> {
+    const { ready, merging } = await listPending(this.paths);
+    for (const m of merging) await this.resumeMerge(m);
+    for (const name of ready) {
+      const text = await ifExists(() => readFile(join(this.paths.pending, name), 'utf8'));
+      if (text === undefined) continue;
+      const { lines } = splitCompleteLines(text);
+      const s = await this.activeStats();
+      const at: Position = { seq: await this.currentSeq(), offset: s.size };
+      const claimed = await claimForMerge(this.paths, name, at);
+      await this.appendLines(lines);
+      await this.closeHandle();
+      await unlink(join(this.paths.pending, claimed));
+      this.merged += lines.length;
+      this.log.info({ file: name, entries: lines.length }, 'merged pending entries');
+    }
+  }
+
+  /** A merge that died half way: append only the lines not already at its position. */
+  private async resumeMerge(m: MergingFile): Promise<void> {
+    const path = join(this.paths.pending, m.file);
+    const { lines } = splitCompleteLines(await readFile(path, 'utf8'));
+    let present = 0;
+    const snap = await openSnapshot(this.paths, this.log);
+    try {
+      await readFrom(this.paths, snap, { seq: m.at.seq, offset: m.at.offset, line: 0 }, () => {
+        present++;
+      });
+    } catch (err) {
+      this.log.error({ file: m.file, err: (err as Error).message }, 'cannot find where an interrupted merge wrote; merging it whole');
+      present = 0;
+    } finally {
+      await snap.close();
+    }
+    present = Math.min(present, lines.length);
+    this.stats = undefined;
+    await this.appendLines(lines.slice(present));
+    await this.closeHandle();
+    await unlink(path);
+    this.merged += lines.length - present;
+    this.log.warn({ file: m.original, alreadyWritten: present, appended: lines.length - present }, 'resumed interrupted merge of pending entries');
+  }
+
+  private async closeHandle(): Promise<void> {
+    const h = this.handle;
+    this.handle = undefined;
+    await h?.close();
+  }
+
+  async end(): Promise<void> {
+    await this.closeHandle();
+  }
+}
+
+export interface WriterLockOptions {
+  /** How long to wait for a busy lock; undefined from withWriter means "spill or fail". */
+  waitMs: number;
+}
+
+/**
+ * Run `work` as the lock holder, after the holder's duties (torn tail, merges).
+ * Returns undefined when the lock stayed busy for `waitMs`.
+ */
+export async function tryWithWriter<T>(
+  paths: StorePaths,
+  config: Config,
+  log: Logger,
+  opts: WriterLockOptions,
+  work: (session: WriterSession) => Promise<T>,
+): Promise<{ value: T; session: WriterSession } | undefined> {
+  await ensureDir(paths.root);
+  const held: HeldLock | undefined = await lock(paths.lock, { staleMs: config.lockStaleMs, log, waitMs: opts.waitMs });
+  if (!held) return undefined;
+  const session = new WriterSession(paths, config, log);
+  try {
+    await session.prepare();
+    const value = await work(session);
+    await session.end();
+    return { value, session };
+  } finally {
+    await session.end().catch(() => undefined);
+    await held.release();
+  }
+}
+
+/** Like tryWithWriter, but a lock that stays busy is a failure. */
+export async function withWriter<T>(
+  paths: StorePaths,
+  config: Config,
+  log: Logger,
+  opts: WriterLockOptions,
+  work: (session: WriterSession) => Promise<T>,
+): Promise<{ value: T; session: WriterSession }> {
+  const done = await tryWithWriter(paths, config, log, opts, work);
+  if (!done) throw new StoreError(`writer lock ${paths.lock} is busy (held by ${await describeHolder(paths.lock)})`);
+  return done;
+}

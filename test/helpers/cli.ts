@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../../bin/codex-metrics', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real CLI as a child process (compiled JS, as users run it). */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** One orchestrator-shaped entry; fields vary with i so outputs are not trivial. */
+export function runEntry(i: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    run_id: `run-${i}`,
+    status: i % 7 === 0 ? 'failed' : 'succeeded',
+    recorded_at: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString(),
+    duration_seconds: 10 + (i % 13) * 1.5,
+    instance_stats: i % 5 === 0 ? [] : [{ instance_id: `i${i}`, status: 'ok' }],
+    privacy_events: i % 4 === 0 ? [] : [{ action: 'allow' }],
+    control_plane_status: i % 6 === 0 ? 'unknown' : 'ok',
+    tfgrpo_epoch: i % 3,
+    tfgrpo_group_size: 2 + (i % 2),
+    tool_calls: i % 4,
+    token_total: 100 + i,
+    cost_usd: 0.001 * (i % 10),
+    latency_ms: 1000 + i,
+    tool_stats: [{ tool: i % 2 ? 'cli:command' : 'web', tokens: i, cost_usd: 0.0001 * i, latency_ms: i }],
+    ...extra,
+  };
+}
+
+export function jsonl(entries: Array<Record<string, unknown>>): string {
+  return entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
+}
