@@ -6,7 +6,7 @@
 export { loadConfig, parseDuration, parseSize, type Config, type ConfigOptions, type RetentionPolicy } from './config.js';
 export { InputError, StoreError, UsageError } from './errors.js';
 export { createLogger, type Logger } from './log.js';
-export { Recorder, type AppendResult, type RecorderOptions, type RotateResult, type StoreOptions } from './store/recorder.js';
+export { Recorder, storeContext, type StoreContext, type AppendResult, type RecorderOptions, type RotateResult, type StoreOptions } from './store/recorder.js';
 export { listSegments, type SegmentInfo } from './store/segments.js';
 export { segmentFileName, parseSegmentName, storePaths, type StorePaths } from './store/names.js';
 export type { SegmentRecord, SegmentIndex } from './store/segment-index.js';
