@@ -6,27 +6,36 @@ import { fsyncDir } from './files.js';
 import type { Position, StorePaths } from './names.js';
 
 /**
- * metrics.pending/: when the writer lock stays busy, a batch is spilled here
- * as one complete file (written to a temp name, then renamed), and the next
- * lock holder merges the files in name order. Names start with the time, so
- * name order is arrival order.
+ * metrics.pending/: when the writer lock stays busy, entries are spilled here
+ * and the next lock holder merges the files in name order. Names start with
+ * the time, then pid and a per-process counter, so name order is arrival order.
  */
 let counter = 0;
 
-export async function spill(paths: StorePaths, lines: readonly string[], fsync: boolean): Promise<string> {
+function pendingName(): string {
+  return `${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(8, '0')}-${String(++counter).padStart(9, '0')}-${randomBytes(3).toString('hex')}.jsonl`;
+}
+
+/**
+ * One file per entry, as the layout says. Every file is written under a temp
+ * name first and renamed only once all of them are complete, so a crash
+ * leaves at most a prefix of the batch, never a torn entry.
+ */
+export async function spill(paths: StorePaths, lines: readonly string[], fsync: boolean): Promise<string[]> {
   await mkdir(paths.pending, { recursive: true });
-  const name = `${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(8, '0')}-${String(++counter).padStart(6, '0')}-${randomBytes(3).toString('hex')}.jsonl`;
-  const tmp = join(paths.pending, `.${name}.tmp`);
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(lines.map((l) => `${l}\n`).join(''));
-    if (fsync) await fh.sync();
-  } finally {
-    await fh.close();
+  const names = lines.map(() => pendingName());
+  for (const [i, name] of names.entries()) {
+    const fh = await open(join(paths.pending, `.${name}.tmp`), 'wx');
+    try {
+      await fh.writeFile(`${lines[i]}\n`);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
-  await rename(tmp, join(paths.pending, name));
+  for (const name of names) await rename(join(paths.pending, `.${name}.tmp`), join(paths.pending, name));
   if (fsync) await fsyncDir(paths.pending);
-  return name;
+  return names;
 }
 
 /**

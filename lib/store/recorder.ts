@@ -93,8 +93,8 @@ export class Recorder {
     const done = await tryWithWriter(paths, config, log, { waitMs: this.lockWaitMs }, (s) => s.appendLines(lines));
     if (done) return { recorded: lines.length, spilled: false, merged: done.session.merged, sealed: done.session.sealed };
     if (lines.length === 0) return { recorded: 0, spilled: false, merged: 0, sealed: [] };
-    const name = await spill(paths, lines, config.fsync !== 'never');
-    log.info({ file: name, entries: lines.length }, 'writer lock busy: spilled entries to metrics.pending/');
+    const names = await spill(paths, lines, config.fsync !== 'never');
+    log.info({ first: names[0], entries: lines.length }, 'writer lock busy: spilled entries to metrics.pending/');
     return { recorded: lines.length, spilled: true, merged: 0, sealed: [] };
   }
 
