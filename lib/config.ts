@@ -136,7 +136,7 @@ const SETTINGS: readonly Setting[] = [
   { path: ['logLevel'], env: 'CODEX_METRICS_LOG_LEVEL', parse: parseLevel },
 ];
 
-const KNOWN_KEYS = new Set(['dir', ...SETTINGS.map((s) => s.path[0]!)]);
+const KNOWN_KEYS = new Set(SETTINGS.map((s) => s.path[0]!));
 const KNOWN_RETENTION_KEYS = new Set(SETTINGS.filter((s) => s.path.length === 2).map((s) => s.path[1]!));
 
 function pick(obj: unknown, path: readonly string[]): unknown {
@@ -152,6 +152,8 @@ function pick(obj: unknown, path: readonly string[]): unknown {
 function checkKeys(obj: Record<string, unknown>, known: Set<string>, where: string): void {
   for (const key of Object.keys(obj)) {
     if (key.startsWith('$') || key.startsWith('_') || known.has(key)) continue;
+    // Accepting it would silently write somewhere the user did not ask for.
+    if (key === 'dir') throw new UsageError(`"dir" is not a setting in ${where}: the metrics root comes from --dir or CODEX_METRICS_DIR`);
     throw new UsageError(`unknown setting "${key}" in ${where}`);
   }
 }
