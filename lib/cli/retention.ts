@@ -1,3 +1,4 @@
+import { parseCount, parseDuration, parseSize } from '../config.js';
 import { retention } from '../retention/retention.js';
 import { hasLimit } from '../retention/policy.js';
 import type { Command } from './command.js';
@@ -18,12 +19,15 @@ export const retentionCommand: Command = {
     'CODEX_METRICS_RETENTION_MAX_SEGMENTS / _MAX_AGE / _MAX_BYTES and config files.',
     'Deleted segments are first folded into metrics/retained-base.json, so aggregates do not change.',
   ].join('\n'),
+  // Parsed here rather than by loadConfig so an error names the flag the user typed.
   configFrom(values) {
-    const r: Record<string, string> = {};
-    if (typeof values['max-segments'] === 'string') r['maxSegments'] = values['max-segments'];
-    if (typeof values['max-age'] === 'string') r['maxAge'] = values['max-age'];
-    if (typeof values['max-bytes'] === 'string') r['maxBytes'] = values['max-bytes'];
-    return { retention: r };
+    const flag = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+    const policy = {
+      maxSegments: parseCount(flag('max-segments'), '--max-segments'),
+      maxAge: parseDuration(flag('max-age'), '--max-age'),
+      maxBytes: parseSize(flag('max-bytes'), '--max-bytes'),
+    };
+    return { retention: Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined)) };
   },
   async run(ctx) {
     const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true });
