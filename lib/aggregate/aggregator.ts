@@ -170,7 +170,7 @@ export async function aggregate(options: AggregateOptions | string = {}): Promis
 export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, out: string, opts: AggregateOptions): Promise<AggregateResult> {
   const { paths, config, log } = ctx;
   const fsync = config.fsync !== 'never';
-  const snap = await openSnapshot(paths, log);
+  const snap = await openSnapshot(paths);
   try {
     const base = await loadBase(paths, reducer);
     const start = await startPoint(ctx, snap, reducer, base, opts.rebuild === true);

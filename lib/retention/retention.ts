@@ -41,7 +41,7 @@ export interface RetentionResult {
 async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): Promise<void> {
   const base = await loadBase(ctx.paths, reducer);
   if (base && base.seq >= seq) return;
-  const snap = await openSnapshot(ctx.paths, ctx.log);
+  const snap = await openSnapshot(ctx.paths);
   try {
     const state = base ? reducer.fromJSON(base.state) : reducer.init();
     const counts = base ? { ...base.counts } : zeroCounts();

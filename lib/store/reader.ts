@@ -1,11 +1,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, StoreError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { lastNewlineEndOf } from './files.js';
 import { scanLines } from './lines.js';
 import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
-import { loadIndex } from './segment-index.js';
+import { sealedView } from './segment-index.js';
 
 /**
  * A cursor is (seq, byte offset) plus how many lines precede the offset in
@@ -43,23 +42,23 @@ export interface Snapshot {
   close(): Promise<void>;
 }
 
-export async function openSnapshot(paths: StorePaths, log: Logger): Promise<Snapshot> {
+export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
   for (let attempt = 0; ; attempt++) {
-    const before = await loadIndex(paths, { log, persist: false, fsync: false });
+    const before = await sealedView(paths);
     let handle: FileHandle | undefined;
     try {
       handle = await open(paths.active, 'r');
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
-    const after = await loadIndex(paths, { log, persist: false, fsync: false });
-    if (before.index.lastSeq === after.index.lastSeq || attempt >= 20) {
+    const after = await sealedView(paths);
+    if (before.lastSeq === after.lastSeq || attempt >= 20) {
       const size = handle ? (await handle.stat()).size : 0;
       const activeEnd = handle ? await lastNewlineEndOf(handle, size) : 0;
       const active = handle;
       return {
         sealed: after.dir.segments,
-        activeSeq: after.index.lastSeq + 1,
+        activeSeq: after.lastSeq + 1,
         active,
         activeEnd,
         close: async () => active?.close(),

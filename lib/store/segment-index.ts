@@ -125,6 +125,15 @@ export async function describeSegment(paths: StorePaths, name: SegmentName): Pro
   };
 }
 
+/**
+ * What a reader needs, cheaply: the sealed files in order and the highest seq
+ * ever sealed (so the active file's seq), without describing any segment.
+ */
+export async function sealedView(paths: StorePaths): Promise<{ dir: SegmentsDir; lastSeq: number }> {
+  const [stored, dir, floor] = await Promise.all([readIndex(paths), scanSegmentsDir(paths), retainedSeq(paths)]);
+  return { dir, lastSeq: Math.max(stored?.lastSeq ?? 0, floor, dir.segments.at(-1)?.seq ?? 0) };
+}
+
 export interface IndexState {
   index: SegmentIndex;
   dir: SegmentsDir;

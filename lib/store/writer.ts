@@ -201,7 +201,7 @@ export class WriterSession {
     const path = join(this.paths.pending, m.file);
     const { lines } = splitCompleteLines(await readFile(path, 'utf8'));
     let present = 0;
-    const snap = await openSnapshot(this.paths, this.log);
+    const snap = await openSnapshot(this.paths);
     try {
       await readFrom(this.paths, snap, { seq: m.at.seq, offset: m.at.offset, line: 0 }, () => {
         present++;
