@@ -61,6 +61,10 @@ export interface AggregateResult {
 /** Above this many unread bytes a pass keeps id fingerprints in memory instead of reading a bucket per line. */
 const BULK_BYTES = 4 << 20;
 
+export function runIdsDir(ctx: StoreContext): string {
+  return join(ctx.paths.metrics, 'run-ids');
+}
+
 export function aggregateLockPath(ctx: StoreContext): string {
   return join(ctx.paths.metrics, 'aggregate.lock');
 }
@@ -95,6 +99,8 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   if (now.tailSha256 !== cp.fingerprint.tailSha256 || now.tailBytes !== cp.fingerprint.tailBytes) {
     return fromBase('rebuild', `bytes before the checkpoint in segment ${cp.cursor.seq} changed`);
   }
+  // Without the run-id index, earlier runs' ids are unknown and their duplicates would count again.
+  if (cp.counts.runs > 0 && !(await ifExists(() => lstat(runIdsDir(ctx))))) return fromBase('rebuild', 'the run-id index metrics/run-ids/ is missing');
   let state: S;
   try {
     state = reducer.fromJSON(cp.state);
@@ -179,10 +185,10 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       log[level]({ reason: start.reason }, 'aggregate: full rebuild');
       // A crash mid-rebuild must not leave a checkpoint that trusts a half-purged run-id index.
       await dropCheckpoint(paths, reducer);
-      RunIdIndex.purgeAfter(join(paths.metrics, 'run-ids'), base?.seq ?? 0);
+      RunIdIndex.purgeAfter(runIdsDir(ctx), base?.seq ?? 0);
     }
     const bulk = start.mode === 'rebuild' || (await unreadBytes(ctx, snap, start.cursor)) > BULK_BYTES;
-    const ids = RunIdIndex.open(join(paths.metrics, 'run-ids'), bulk);
+    const ids = RunIdIndex.open(runIdsDir(ctx), bulk);
     const before = { ...start.counts };
     const problems: Problem[] = [];
     const cursor = await fold({
