@@ -1,13 +1,14 @@
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
 import { openSnapshot } from '../store/reader.js';
-import { readIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
+import { fsyncDir } from '../store/files.js';
+import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
 import { withWriter } from '../store/writer.js';
-import { aggregateLockPath } from '../aggregate/aggregator.js';
+import { aggregateLockPath, runIdsDir } from '../aggregate/aggregator.js';
 import { basePath, loadBase, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
@@ -45,7 +46,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
   try {
     const state = base ? reducer.fromJSON(base.state) : reducer.init();
     const counts = base ? { ...base.counts } : zeroCounts();
-    const ids = RunIdIndex.open(join(ctx.paths.metrics, 'run-ids'), true);
+    const ids = RunIdIndex.open(runIdsDir(ctx), true);
     await fold({
       paths: ctx.paths,
       snap,
@@ -108,27 +109,29 @@ export async function retention(options: RetentionOptions | string = {}): Promis
   }
   const through = first.candidates[first.n - 1]!.seq;
 
+  await mkdir(paths.metrics, { recursive: true });
   const aggLock = await lock(aggregateLockPath(ctx), { staleMs: config.lockStaleMs, log, waitMs: 120_000 });
   if (!aggLock) throw new StoreError('retention: an aggregator holds the aggregate lock');
   try {
     for (const r of reducers) await foldInto(ctx, r, through);
     faultPoint('retention:after-fold');
     const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000 }, async () => {
-      const { segments } = await scanSegmentsDir(paths);
+      const dir = await scanSegmentsDir(paths);
       const gone: string[] = [];
-      for (const s of segments) {
-        if (s.seq > through) break;
+      // A plain twin left by a crash mid-compression goes with its segment, else it would stand in for it.
+      for (const s of [...dir.twins, ...dir.segments]) {
+        if (s.seq > through) continue;
         const path = join(paths.segments, s.file);
         const st = await ifExists(() => lstat(path));
         if (!st?.isFile()) continue;
         await unlink(path);
-        gone.push(s.file);
+        if (!dir.twins.includes(s)) gone.push(s.file);
         faultPoint('retention:mid-delete');
       }
-      const index = await readIndex(paths);
-      if (index) {
-        await writeIndex(paths, { ...index, lastSeq: Math.max(index.lastSeq, through), segments: index.segments.filter((r) => r.seq > through) }, config.fsync !== 'never');
-      }
+      if (config.fsync !== 'never') await fsyncDir(paths.segments);
+      // The directory is the truth: drop the deleted records, and rebuild an index that was lost.
+      const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
+      await writeIndex(paths, index, config.fsync !== 'never');
       return gone;
     });
     const kept = (await scanSegmentsDir(paths)).segments.length;
