@@ -95,10 +95,15 @@ export class WriterSession {
   }
 
   /**
-   * The active segment was opened when the previous one was sealed (its name
-   * says when); before the first seal, when metrics.segments/ was created.
+   * The active segment began with its first entry, when metrics.json was
+   * created: a quiet spell after a seal must not make a lone new entry look
+   * old. Where the file system keeps no creation time, fall back to when the
+   * previous segment was sealed (its name says when), or before the first
+   * seal, when metrics.segments/ was created.
    */
   private async openedAt(): Promise<number | undefined> {
+    const active = await ifExists(() => lstat(this.paths.active));
+    if (active && active.birthtimeMs > 0 && active.birthtimeMs <= active.mtimeMs) return active.birthtimeMs;
     const names = (await ifExists(() => readdir(this.paths.segments))) ?? [];
     let newest: { seq: number; at: number } | undefined;
     for (const n of names) {
@@ -135,14 +140,15 @@ export class WriterSession {
     let chunkBytes = 0;
     for (const line of lines) {
       const bytes = Buffer.byteLength(line) + 1;
-      const s = await this.activeStats();
-      const reason = this.mustSealBefore(s, bytes);
+      const reason = this.mustSealBefore(await this.activeStats(), bytes);
       if (reason) {
         await this.write(chunk);
         chunk = [];
         chunkBytes = 0;
         await this.seal(reason);
       }
+      // Fetched after the seal: a seal replaces the stats with those of the new, empty file.
+      const s = await this.activeStats();
       chunk.push(line);
       chunkBytes += bytes;
       s.lines++;
