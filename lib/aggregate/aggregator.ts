@@ -6,6 +6,7 @@ import { writeJsonAtomic } from '../store/files.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
 import { openSnapshot, type Cursor, type Snapshot } from '../store/reader.js';
+import { listPending } from '../store/pending.js';
 import { tryWithWriter } from '../store/writer.js';
 import {
   basePath,
@@ -165,7 +166,13 @@ export async function aggregate(options: AggregateOptions | string = {}): Promis
   const held = await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: opts.lockWaitMs ?? 120_000 });
   if (!held) throw new StoreError(`another aggregator holds ${aggregateLockPath(ctx)}`);
   try {
-    await tryWithWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 0 }, async () => undefined);
+    // Merge spilled entries only when there are some: a lock holder first moves the
+    // active file's torn tail away, and without a merge to make that necessary the
+    // bytes after the last newline may be a line another writer is still writing.
+    const pending = await listPending(ctx.paths);
+    if (pending.ready.length + pending.merging.length > 0) {
+      await tryWithWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 0 }, async () => undefined);
+    }
     return await aggregateLocked(ctx, reducer, out, opts);
   } finally {
     await held.release();
