@@ -78,6 +78,25 @@ describe('retention: fold, then delete', function () {
     expectSameAggregates(await aggregateSnapshot(h.options), incremental);
   });
 
+  it('a checkpoint inside the deleted range: the next incremental pass starts from the base', async () => {
+    const h = await buildHistory(tmp.dir, { entries: 20 });
+    await aggregate(h.options);
+    const rec = await Recorder.open(h.options);
+    for (let i = 100; i < 140; i += 4) await rec.append([runEntry(i), runEntry(i + 1), runEntry(i + 2), runEntry(i + 3), runEntry(i % 7)]);
+    const cp = JSON.parse(await readFile(join(h.paths.metrics, 'aggregate-state.json'), 'utf8')) as { cursor: { seq: number } };
+    const r = await retention({ ...h.options, retention: { maxSegments: 1 } });
+    expect(r.foldedThrough).to.be.greaterThan(cp.cursor.seq);
+    const incremental = await aggregateSnapshot(h.options);
+    expect(incremental.mode).to.equal('incremental');
+    expectNonTrivial(incremental);
+    expectSameAggregates(await aggregateSnapshot(h.options, true), incremental);
+    // Same history, never retained, never aggregated before: the reference.
+    const ref = await buildHistory(join(tmp.dir, 'ref'), { entries: 20 });
+    const refRec = await Recorder.open(ref.options);
+    for (let i = 100; i < 140; i += 4) await refRec.append([runEntry(i), runEntry(i + 1), runEntry(i + 2), runEntry(i + 3), runEntry(i % 7)]);
+    expectSameAggregates(incremental, await aggregateSnapshot(ref.options));
+  });
+
   it('retention before the first aggregate: the fold alone carries the history', async () => {
     const h = await buildHistory(tmp.dir, { entries: 45 });
     const r = await retention({ ...h.options, retention: { maxSegments: 2 } });
