@@ -41,7 +41,11 @@ export async function ensureDir(dir: string): Promise<void> {
 }
 
 export async function unlinkIfExists(path: string): Promise<boolean> {
-  return (await ifExists(() => unlink(path))) !== undefined;
+  const removed = await ifExists(async () => {
+    await unlink(path);
+    return true;
+  });
+  return removed === true;
 }
 
 /**

@@ -101,7 +101,12 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
   try {
     if (!sameLock(judged, await observe(path))) return;
     const moved = `${path}.stale-${randomBytes(6).toString('hex')}`;
-    if ((await ifExists(() => rename(path, moved))) === undefined) return;
+    // rename() resolves to undefined, so say "done" explicitly: ifExists gives undefined only for ENOENT.
+    const movedAway = await ifExists(async () => {
+      await rename(path, moved);
+      return true;
+    });
+    if (!movedAway) return;
     const removed = await observe(moved);
     if (!sameLock(judged, removed)) {
       // A fresh lock replaced the stale one between our look and the rename: put it back.

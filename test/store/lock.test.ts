@@ -1,0 +1,152 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lock, tryLock, type LockOptions } from '../../lib/store/lock.js';
+import { quietLog, useTmpDir } from '../helpers/tmp.js';
+import { idsOf, openRecorder, readStore } from '../helpers/store.js';
+
+/** The pid of a process that has exited (so is dead on this host). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}
+
+async function ageBy(path: string, ms: number): Promise<void> {
+  const then = new Date(Date.now() - ms);
+  await utimes(path, then, then);
+}
+
+describe('store/lock', () => {
+  const tmp = useTmpDir();
+  const path = () => join(tmp.dir, 'metrics.lock');
+  const opts = (staleMs = 300_000): LockOptions => ({ staleMs, log: quietLog });
+  const owner = async () => JSON.parse(await readFile(path(), 'utf8')) as { pid: number; host: string; time: string; token: string };
+  const writeOwner = (o: Record<string, unknown>) => writeFile(path(), JSON.stringify({ time: new Date().toISOString(), token: 'theirs', ...o }));
+  /** Only the lock itself may be left: no temp, marker or moved-aside files. */
+  const leftovers = async () => (await readdir(tmp.dir)).filter((n) => n !== 'metrics.lock');
+
+  it('creates the lock with pid, host, time and token already in it, and removes it on release', async () => {
+    const held = await tryLock(path(), opts());
+    expect(held).to.not.equal(undefined);
+    const o = await owner();
+    expect(o.pid).to.equal(process.pid);
+    expect(o.host).to.equal(hostname());
+    expect(Date.parse(o.time)).to.be.closeTo(Date.now(), 60_000);
+    expect(o.token).to.be.a('string').and.not.equal('');
+    expect(await leftovers()).to.deep.equal([]);
+    await held!.release();
+    expect(await readdir(tmp.dir)).to.deep.equal([]);
+  });
+
+  it('does not take a live lock, even one held by this very process', async () => {
+    const held = await tryLock(path(), opts());
+    const token = (await owner()).token;
+    expect(await tryLock(path(), opts())).to.equal(undefined);
+    expect((await owner()).token).to.equal(token);
+    expect(await leftovers()).to.deep.equal([]);
+    await held!.release();
+  });
+
+  it('takes over a lock whose pid is dead on this host', async () => {
+    await writeOwner({ pid: await deadPid(), host: hostname() });
+    const held = await tryLock(path(), opts());
+    expect(held).to.not.equal(undefined);
+    expect((await owner()).pid).to.equal(process.pid);
+    expect(await leftovers()).to.deep.equal([]);
+    await held!.release();
+  });
+
+  it('does not judge the pid of another host', async () => {
+    await writeOwner({ pid: await deadPid(), host: `not-${hostname()}` });
+    expect(await tryLock(path(), opts())).to.equal(undefined);
+    await ageBy(path(), 2000);
+    const held = await tryLock(path(), opts(1000));
+    expect(held, 'older than staleMs').to.not.equal(undefined);
+    await held!.release();
+  });
+
+  it('treats a live lock older than CODEX_METRICS_LOCK_STALE_MS as stale', async () => {
+    await writeOwner({ pid: process.pid, host: hostname() });
+    await ageBy(path(), 5000);
+    expect(await tryLock(path(), opts(60_000))).to.equal(undefined);
+    const held = await tryLock(path(), opts(1000));
+    expect(held).to.not.equal(undefined);
+    expect((await owner()).token).to.not.equal('theirs');
+    await held!.release();
+  });
+
+  it('gives an empty or unreadable lock a few seconds, then takes it over', async () => {
+    for (const content of ['', '{"pid":']) {
+      await writeFile(path(), content);
+      expect(await tryLock(path(), opts()), `fresh ${JSON.stringify(content)}`).to.equal(undefined);
+      await ageBy(path(), 10_000);
+      const held = await tryLock(path(), opts());
+      expect(held, `old ${JSON.stringify(content)}`).to.not.equal(undefined);
+      expect(await leftovers()).to.deep.equal([]);
+      await held!.release();
+    }
+  });
+
+  it('lets exactly one of many contenders take over the same stale lock', async () => {
+    await writeOwner({ pid: await deadPid(), host: hostname() });
+    const results = await Promise.all(Array.from({ length: 12 }, () => tryLock(path(), opts())));
+    const winners = results.filter((h) => h !== undefined);
+    expect(winners).to.have.length(1);
+    expect((await owner()).pid).to.equal(process.pid);
+    await winners[0]!.release();
+    expect(await readdir(tmp.dir)).to.deep.equal([]);
+  });
+
+  it('on release, leaves alone a lock that replaced ours', async () => {
+    const held = await tryLock(path(), opts());
+    // Someone judged us stale and took over: their lock now has the name.
+    await writeFile(`${path()}.x`, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), token: 'theirs' }));
+    await rename(`${path()}.x`, path());
+    await held!.release();
+    expect((await owner()).token).to.equal('theirs');
+  });
+
+  it('keeps a held lock fresh while it is held, so slow work is not mistaken for a dead holder', async () => {
+    const held = await tryLock(path(), opts(1500));
+    await sleep(2200);
+    expect(await tryLock(path(), opts(1500))).to.equal(undefined);
+    await held!.release();
+  });
+
+  it('lock() waits for a busy lock within its budget, and gives up after it', async () => {
+    const held = await tryLock(path(), opts());
+    expect(await lock(path(), { ...opts(), waitMs: 100 })).to.equal(undefined);
+    const waiting = lock(path(), { ...opts(), waitMs: 20_000 });
+    await sleep(150);
+    await held!.release();
+    const second = await waiting;
+    expect(second).to.not.equal(undefined);
+    await second!.release();
+  });
+
+  describe('through the recorder', () => {
+    it('appends in place of a dead holder instead of spilling', async () => {
+      await writeOwner({ pid: await deadPid(), host: hostname() });
+      const rec = await openRecorder(tmp.dir, { lockWaitMs: 50 });
+      const res = await rec.append({ id: 'a' });
+      expect(res.spilled).to.equal(false);
+      expect(idsOf((await readStore(tmp.dir)).active)).to.deep.equal(['a']);
+    });
+
+    it('honours CODEX_METRICS_LOCK_STALE_MS', async () => {
+      await writeOwner({ pid: process.pid, host: hostname() });
+      await ageBy(path(), 3000);
+      const patient = await openRecorder(tmp.dir, { lockWaitMs: 20 });
+      expect((await patient.append({ id: 'a' })).spilled).to.equal(true);
+      const strict = await openRecorder(tmp.dir, { lockWaitMs: 20, lockStaleMs: 1000 });
+      const res = await strict.append({ id: 'b' });
+      expect(res.spilled).to.equal(false);
+      expect(res.merged).to.equal(1);
+      expect(idsOf((await readStore(tmp.dir)).active)).to.deep.equal(['a', 'b']);
+    });
+  });
+});
