@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists, StoreError } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import { writeJsonAtomic } from '../store/files.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
@@ -13,6 +14,8 @@ import {
   checkpointPath,
   dropCheckpoint,
   fingerprintAt,
+  runIdsPath,
+  sameFingerprint,
   loadBase,
   loadCheckpoint,
   saveJson,
@@ -59,12 +62,10 @@ export interface AggregateResult {
   state: unknown;
 }
 
+const FIRST_PASS = 'no checkpoint yet';
+
 /** Above this many unread bytes a pass keeps id fingerprints in memory instead of reading a bucket per line. */
 const BULK_BYTES = 4 << 20;
-
-export function runIdsDir(ctx: StoreContext): string {
-  return join(ctx.paths.metrics, 'run-ids');
-}
 
 export function aggregateLockPath(ctx: StoreContext): string {
   return join(ctx.paths.metrics, 'aggregate.lock');
@@ -89,7 +90,11 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   });
   if (rebuild) return fromBase('rebuild', 'requested');
   const loaded = await loadCheckpoint(ctx.paths, reducer);
-  if (!loaded) return fromBase('rebuild', 'no checkpoint yet');
+  if (!loaded) {
+    // A run-id index or retained base means this reducer has aggregated here before.
+    const before = base || (await ifExists(() => lstat(runIdsPath(ctx.paths, reducer))));
+    return fromBase('rebuild', before ? `checkpoint ${checkpointPath(ctx.paths, reducer)} is missing` : FIRST_PASS);
+  }
   if (!loaded.ok) return fromBase('rebuild', loaded.reason);
   const cp = loaded.value;
   // Retention folded the segment under the cursor: the base holds all of it.
@@ -97,11 +102,13 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   if (cp.cursor.seq > snap.activeSeq) return fromBase('rebuild', `checkpoint is at segment ${cp.cursor.seq}, past the active segment ${snap.activeSeq}`);
   const now = await fingerprintAt(ctx.paths, snap, cp.cursor);
   if (!now) return fromBase('rebuild', `the file of segment ${cp.cursor.seq} is gone or shorter than the checkpoint's offset ${cp.cursor.offset}`);
-  if (now.tailSha256 !== cp.fingerprint.tailSha256 || now.tailBytes !== cp.fingerprint.tailBytes) {
+  if (!sameFingerprint(now, cp.fingerprint)) {
     return fromBase('rebuild', `bytes before the checkpoint in segment ${cp.cursor.seq} changed`);
   }
   // Without the run-id index, earlier runs' ids are unknown and their duplicates would count again.
-  if (cp.counts.runs > 0 && !(await ifExists(() => lstat(runIdsDir(ctx))))) return fromBase('rebuild', 'the run-id index metrics/run-ids/ is missing');
+  if (cp.counts.runs > 0 && !(await ifExists(() => lstat(runIdsPath(ctx.paths, reducer))))) {
+    return fromBase('rebuild', `the run-id index ${runIdsPath(ctx.paths, reducer)} is missing`);
+  }
   let state: S;
   try {
     state = reducer.fromJSON(cp.state);
@@ -188,14 +195,15 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     const base = await loadBase(paths, reducer);
     const start = await startPoint(ctx, snap, reducer, base, opts.rebuild === true);
     if (start.mode === 'rebuild') {
-      const level = start.reason === 'requested' || start.reason === 'no checkpoint yet' ? 'info' : 'warn';
+      const level = start.reason === 'requested' || start.reason === FIRST_PASS ? 'info' : 'warn';
       log[level]({ reason: start.reason }, 'aggregate: full rebuild');
       // A crash mid-rebuild must not leave a checkpoint that trusts a half-purged run-id index.
       await dropCheckpoint(paths, reducer);
-      RunIdIndex.purgeAfter(runIdsDir(ctx), base?.seq ?? 0);
+      RunIdIndex.purgeAfter(runIdsPath(paths, reducer), base?.seq ?? 0);
+      faultPoint('aggregate:after-purge');
     }
     const bulk = start.mode === 'rebuild' || (await unreadBytes(ctx, snap, start.cursor)) > BULK_BYTES;
-    const ids = RunIdIndex.open(runIdsDir(ctx), bulk);
+    const ids = RunIdIndex.open(runIdsPath(paths, reducer), bulk);
     const before = { ...start.counts };
     const problems: Problem[] = [];
     const cursor = await fold({
@@ -239,6 +247,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         state: reducer.toJSON(start.state),
         updatedAt: now,
       };
+      faultPoint('aggregate:before-checkpoint');
       await saveJson(checkpointPath(paths, reducer), checkpoint, fsync);
       written.push(checkpointPath(paths, reducer));
     }

@@ -23,12 +23,19 @@ export function zeroCounts(): Counts {
   return { lines: 0, malformed: 0, invalid: 0, duplicates: 0, runs: 0 };
 }
 
-/** The bytes just before the cursor: if they change, the history under the cursor changed. */
+/**
+ * The bytes just before the cursor, and the first bytes of its file: if they
+ * change, the history under the cursor changed. The head catches a file
+ * replaced or rewritten from the start (a restore, a legacy tool); reading
+ * only these two windows keeps the check's cost flat.
+ */
 export interface Fingerprint {
   seq: number;
   offset: number;
   tailBytes: number;
   tailSha256: string;
+  headBytes: number;
+  headSha256: string;
 }
 
 /** metrics/aggregate-state.json: where a pass stopped and what it knew there. */
@@ -56,13 +63,19 @@ export interface RetainedBase {
 const TAIL = 4096;
 
 /** The built-in reducer keeps the contract's file names; others get their own. */
-function fileFor(paths: StorePaths, stem: string, reducer: Reducer<unknown>): string {
+function fileFor(paths: StorePaths, stem: string, reducer: Reducer<unknown>, ext = '.json'): string {
   const suffix = reducer.name === 'orchestrator' ? '' : `.${reducer.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-  return join(paths.metrics, `${stem}${suffix}.json`);
+  return join(paths.metrics, `${stem}${suffix}${ext}`);
 }
 
 export const checkpointPath = (paths: StorePaths, reducer: Reducer<unknown>) => fileFor(paths, 'aggregate-state', reducer);
 export const basePath = (paths: StorePaths, reducer: Reducer<unknown>) => fileFor(paths, 'retained-base', reducer);
+/**
+ * One run-id index per reducer, like its checkpoint: a rebuild purges the
+ * index, and a rebuild of one reducer that dies half way must not leave
+ * another reducer's checkpoint trusting a half-purged index.
+ */
+export const runIdsPath = (paths: StorePaths, reducer: Reducer<unknown>) => fileFor(paths, 'run-ids', reducer, '');
 
 function isCursor(c: unknown): c is Cursor {
   const x = c as Cursor;
@@ -121,15 +134,23 @@ function fileOf(paths: StorePaths, snap: Snapshot, seq: number): { path: string;
   return s ? { path: join(paths.segments, s.file), compressed: s.compressed, active: false } : undefined;
 }
 
+/** Whether two fingerprints describe the same bytes under the cursor. */
+export function sameFingerprint(a: Fingerprint, b: Partial<Fingerprint>): boolean {
+  return a.tailBytes === b.tailBytes && a.tailSha256 === b.tailSha256 && a.headBytes === b.headBytes && a.headSha256 === b.headSha256;
+}
+
 /**
- * Hash of the up-to-4 KiB before `cursor` in its file, or undefined when the
- * file is gone or shorter than the cursor.
+ * Hashes of the up-to-4 KiB before `cursor` and of the first up-to-4 KiB of
+ * its file, or undefined when the file is gone or shorter than the cursor.
  */
 export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: Cursor): Promise<Fingerprint | undefined> {
   const tailBytes = Math.min(TAIL, cursor.offset);
   const from = cursor.offset - tailBytes;
-  const hash = createHash('sha256');
-  if (cursor.offset === 0) return { seq: cursor.seq, offset: 0, tailBytes: 0, tailSha256: hash.digest('hex') };
+  const headBytes = Math.min(TAIL, cursor.offset);
+  const tail = createHash('sha256');
+  const head = createHash('sha256');
+  const done = (): Fingerprint => ({ seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: tail.digest('hex'), headBytes, headSha256: head.digest('hex') });
+  if (cursor.offset === 0) return done();
   const f = fileOf(paths, snap, cursor.seq);
   if (!f) return undefined;
   if (f.active && !snap.active) return undefined;
@@ -137,9 +158,12 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
     const fh = f.active ? snap.active! : await open(f.path, 'r');
     try {
       const buf = Buffer.alloc(tailBytes);
-      const { bytesRead } = await fh.read(buf, 0, tailBytes, from);
-      if (bytesRead < tailBytes) return undefined;
-      return { seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: hash.update(buf).digest('hex') };
+      if ((await fh.read(buf, 0, tailBytes, from)).bytesRead < tailBytes) return undefined;
+      tail.update(buf);
+      const hbuf = Buffer.alloc(headBytes);
+      if ((await fh.read(hbuf, 0, headBytes, 0)).bytesRead < headBytes) return undefined;
+      head.update(hbuf);
+      return done();
     } finally {
       if (!f.active) await fh.close();
     }
@@ -151,7 +175,8 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
     for await (const chunk of source.pipe(createGunzip()) as AsyncIterable<Buffer>) {
       const lo = Math.max(from - seen, 0);
       const hi = Math.min(cursor.offset - seen, chunk.length);
-      if (hi > lo) hash.update(chunk.subarray(lo, hi));
+      if (hi > lo) tail.update(chunk.subarray(lo, hi));
+      if (seen < headBytes) head.update(chunk.subarray(0, Math.min(headBytes - seen, chunk.length)));
       seen += chunk.length;
       if (seen >= cursor.offset) break;
     }
@@ -161,5 +186,5 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
     source.destroy();
   }
   if (seen < cursor.offset) return undefined;
-  return { seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: hash.digest('hex') };
+  return done();
 }

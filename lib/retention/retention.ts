@@ -8,8 +8,8 @@ import { openSnapshot } from '../store/reader.js';
 import { fsyncDir } from '../store/files.js';
 import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
 import { withWriter } from '../store/writer.js';
-import { aggregateLockPath, runIdsDir } from '../aggregate/aggregator.js';
-import { basePath, loadBase, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
+import { aggregateLockPath } from '../aggregate/aggregator.js';
+import { basePath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
@@ -46,7 +46,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
   try {
     const state = base ? reducer.fromJSON(base.state) : reducer.init();
     const counts = base ? { ...base.counts } : zeroCounts();
-    const ids = RunIdIndex.open(runIdsDir(ctx), true);
+    const ids = RunIdIndex.open(runIdsPath(ctx.paths, reducer), true);
     await fold({
       paths: ctx.paths,
       snap,
