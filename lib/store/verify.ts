@@ -1,14 +1,13 @@
-import { createReadStream } from 'node:fs';
 import { lstat, open, readFile, rename, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync, createGunzip } from 'node:zlib';
+import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zlib';
 import { classifyLine } from '../aggregate/classify.js';
 import { ifExists } from '../errors.js';
 import { fsyncDir, quarantine } from './files.js';
 import { summarizeFile, splitCompleteLines } from './lines.js';
 import { ACTIVE_FILE, INDEX_FILE, type SegmentName } from './names.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from './recorder.js';
-import { describeSegment, readIndex, scanSegmentsDir, writeIndex, type SegmentRecord } from './segment-index.js';
+import { describeSegment, readIndex, retainedSeq, scanSegmentsDir, writeIndex, type SegmentRecord } from './segment-index.js';
 import { withWriter } from './writer.js';
 
 export type Severity = 'error' | 'warning';
@@ -76,23 +75,53 @@ async function checkSegment(ctx: StoreContext, name: SegmentName, rec: SegmentRe
   return { name };
 }
 
+/** Where the deflate data of a gzip member starts (Node writes a bare 10-byte header). */
+function gzipBodyStart(raw: Buffer): number {
+  if (raw.length < 10 || raw[0] !== 0x1f || raw[1] !== 0x8b) return 10;
+  const flags = raw[3]!;
+  let at = 10;
+  if (flags & 4) at += 2 + (raw.length >= at + 2 ? raw.readUInt16LE(at) : 0);
+  if (flags & 8) at = raw.indexOf(0, at) + 1 || raw.length;
+  if (flags & 16) at = raw.indexOf(0, at) + 1 || raw.length;
+  if (flags & 2) at += 2;
+  return Math.min(at, raw.length);
+}
+
+const INFLATE_STEP = 1024;
+
+/**
+ * The content of a damaged .gz as far as it inflates. Raw inflate does not
+ * check the trailer, so a flipped CRC or length byte loses nothing; and since
+ * zlib drops the output of the write that fails, the body is fed in small
+ * steps so that only the output past the break is lost.
+ */
+async function inflatePrefix(raw: Buffer): Promise<Buffer> {
+  const body = raw.subarray(gzipBodyStart(raw));
+  const inflate = createInflateRaw({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const parts: Buffer[] = [];
+  let over = false;
+  inflate.on('data', (c: Buffer) => parts.push(c));
+  // Listening from the start: the deflate data can end (or break) inside any write.
+  const done = new Promise<void>((resolve) => {
+    const stop = () => {
+      over = true;
+      resolve();
+    };
+    inflate.on('end', stop).on('error', stop).on('close', stop);
+  });
+  for (let i = 0; i < body.length && !over; i += INFLATE_STEP) {
+    await Promise.race([new Promise<void>((resolve) => inflate.write(body.subarray(i, i + INFLATE_STEP), () => resolve())), done]);
+  }
+  if (!over) inflate.end();
+  await done;
+  inflate.destroy();
+  return Buffer.concat(parts);
+}
+
 /** Everything of a damaged segment that still reads, line by line; the rest is quarantined. */
 async function salvage(path: string, compressed: boolean): Promise<{ good: string[]; bad: string[]; raw: Buffer }> {
   const raw = await readFile(path);
-  let content: Buffer;
-  if (compressed) {
-    const parts: Buffer[] = [];
-    await new Promise<void>((resolve) => {
-      const gunzip = createGunzip();
-      gunzip.on('data', (c: Buffer) => parts.push(c));
-      gunzip.on('error', () => resolve());
-      gunzip.on('end', () => resolve());
-      createReadStream(path).on('error', () => resolve()).pipe(gunzip);
-    });
-    content = Buffer.concat(parts);
-  } else {
-    content = raw;
-  }
+  const content = compressed ? await inflatePrefix(raw) : raw;
   const { lines, rest } = splitCompleteLines(content.toString('utf8'));
   const good: string[] = [];
   const bad: string[] = [];
@@ -221,7 +250,8 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
         const old = await readIndex(ctx.paths);
         const records: SegmentRecord[] = [];
         for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
-        const lastSeq = Math.max(old?.lastSeq ?? 0, records.at(-1)?.seq ?? 0);
+        // A lost index must not let seq go back below what retention already deleted.
+        const lastSeq = Math.max(old?.lastSeq ?? 0, await retainedSeq(ctx.paths), records.at(-1)?.seq ?? 0);
         await writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
         repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
       });
