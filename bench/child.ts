@@ -1,0 +1,97 @@
+/**
+ * The benchmark's measured work, each in a fresh process so its peak RSS is
+ * its own and no JIT warmth carries over between rebuild and baseline.
+ * Prints one JSON line on stdout.
+ *
+ *   child.js rebuild DIR            aggregate --rebuild through the API
+ *   child.js baseline DIR           read the same files, split2, JSON.parse, nothing else
+ *   child.js append DIR N PREFIX    N appends of one entry each (a concurrent writer)
+ */
+import { createReadStream } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import split2 from 'split2';
+import { aggregate } from '../lib/aggregate/aggregator.js';
+import { Recorder } from '../lib/store/recorder.js';
+import { EntrySource, storeFiles } from './generate.js';
+
+export interface ChildResult {
+  ms: number;
+  /** Peak resident set size of the whole process, KiB. */
+  maxRssKb: number;
+  /** Wall clock (ms since epoch) when the measured work started and ended. */
+  startedAt: number;
+  endedAt: number;
+  [k: string]: unknown;
+}
+
+/** What any JSON Lines reader has to do at least: bytes in, lines split, each parsed. */
+async function baseline(dir: string): Promise<Record<string, unknown>> {
+  let lines = 0;
+  let objects = 0;
+  for (const file of await storeFiles(dir)) {
+    await pipeline(
+      createReadStream(file),
+      split2(),
+      new Writable({
+        objectMode: true,
+        write(line: string, _enc, cb) {
+          lines++;
+          try {
+            if (typeof JSON.parse(line) === 'object') objects++;
+          } catch {
+            // a malformed line costs what it costs
+          }
+          cb();
+        },
+      }),
+    );
+  }
+  return { lines, objects };
+}
+
+async function rebuild(dir: string): Promise<Record<string, unknown>> {
+  const r = await aggregate({ dir, rebuild: true, logLevel: 'silent' });
+  return { mode: r.mode, linesRead: r.linesRead, totalRuns: r.totalRuns, duplicates: r.duplicates, invalid: r.invalid, malformed: r.malformed };
+}
+
+async function append(dir: string, n: number, prefix: string): Promise<Record<string, unknown>> {
+  const recorder = await Recorder.open({ dir, logLevel: 'silent', ...(process.env['BENCH_MAX_BYTES'] ? { maxBytes: process.env['BENCH_MAX_BYTES'] } : {}) });
+  const source = new EntrySource(hashSeed(prefix), 0);
+  let spilled = 0;
+  for (let i = 0; i < n; i++) {
+    const entry = source.nextEntry();
+    entry['run_id'] = `${prefix}-${i}`;
+    const r = await recorder.append(entry);
+    if (r.spilled) spilled++;
+  }
+  await recorder.close();
+  return { appended: n, spilled };
+}
+
+function hashSeed(s: string): number {
+  let h = 7;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) >>> 0;
+  return h;
+}
+
+const [task, dir, ...rest] = process.argv.slice(2);
+const work: Record<string, () => Promise<Record<string, unknown>>> = {
+  baseline: () => baseline(dir!),
+  rebuild: () => rebuild(dir!),
+  append: () => append(dir!, Number(rest[0]), rest[1]!),
+};
+const run = task !== undefined ? work[task] : undefined;
+if (!run || !dir) {
+  process.stderr.write('usage: child.js rebuild|baseline DIR | append DIR N PREFIX\n');
+  process.exit(2);
+}
+// Concurrent writers start together: the parent names the moment.
+const startAt = Number(process.env['BENCH_START_AT'] ?? 0);
+if (startAt > Date.now()) await new Promise((r) => setTimeout(r, startAt - Date.now()));
+const startedAt = Date.now();
+const t0 = performance.now();
+const extra = await run();
+const ms = performance.now() - t0;
+const result: ChildResult = { ms, maxRssKb: process.resourceUsage().maxRSS, startedAt, endedAt: Date.now(), ...extra };
+process.stdout.write(`${JSON.stringify(result)}\n`);

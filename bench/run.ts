@@ -1,0 +1,519 @@
+/**
+ * The benchmark: `npm run bench` (full: 10k, 100k, 1M entries) or
+ * `npm run bench -- --quick` (small sizes, seconds; what CI runs).
+ *
+ * For each history size, with and without rotation, it measures a full
+ * rebuild against a bare JSON Lines baseline, the per-run cost (append one
+ * entry + incremental aggregate) through the API and the CLI, and the peak
+ * RSS of a rebuild; then append throughput (single, batched, rotating, four
+ * concurrent writer processes), sealing and retention. Every figure is the
+ * median of several runs with min and max; results go to
+ * bench/results/latest.json, and (full runs) bench/results/README-table.md.
+ *
+ * Exit status: 0 when everything completed and no entry was lost or
+ * miscounted; 1 otherwise. Targets are reported, not asserted.
+ *
+ * Options: --quick, --sizes 10000,100000, --reps N, --only rebuild,append,seal,
+ * --keep (leave the temp histories), BENCH_TMP=DIR (where histories go).
+ */
+import { spawn } from 'node:child_process';
+import { cpus, freemem, tmpdir, totalmem } from 'node:os';
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { aggregate } from '../lib/aggregate/aggregator.js';
+import { createLogger } from '../lib/log.js';
+import { Recorder } from '../lib/store/recorder.js';
+import { storePaths } from '../lib/store/names.js';
+import { retention } from '../lib/retention/retention.js';
+import type { ChildResult } from './child.js';
+import { EntrySource, generateHistory, storeFiles, type GenStats } from './generate.js';
+import { fmt, fmtSummary, humanCount, mapSummary, markdownTable, summarize, type Summary } from './stats.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const CHILD = join(HERE, 'child.js');
+const BIN = fileURLToPath(new URL('../../bin/codex-metrics', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+const MiB = 1 << 20;
+const SEGMENT_BYTES = 10 * MiB;
+const MB = 1e6;
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    sizes: { type: 'string' },
+    reps: { type: 'string' },
+    only: { type: 'string' },
+    keep: { type: 'boolean' },
+  },
+});
+const QUICK = args.quick === true;
+const SIZES = args.sizes ? args.sizes.split(',').map(Number) : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
+const REPS = Math.max(1, Number(args.reps ?? (QUICK ? 3 : 5)));
+const ONLY = new Set((args.only ?? 'rebuild,append,seal').split(','));
+const log = createLogger('silent');
+
+/** Anything that means the harness itself failed or lost data: reported, then exit 1. */
+const failures: string[] = [];
+function check(ok: boolean, what: string): void {
+  if (!ok) {
+    failures.push(what);
+    process.stderr.write(`bench: FAILED: ${what}\n`);
+  }
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+interface Proc {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function runProcess(argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Proc> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+async function runChild(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
+  const p = await runProcess([CHILD, ...argv], { env });
+  if (p.code !== 0) throw new Error(`child ${argv.join(' ')} exited ${p.code}: ${p.stderr.trim()}`);
+  return JSON.parse(p.stdout) as ChildResult;
+}
+
+async function time<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await f();
+  return { ms: performance.now() - t0, value };
+}
+
+// ---------------------------------------------------------------- rebuild, per run, RSS
+
+interface SizeResult {
+  entries: number;
+  layout: 'single file' | 'rotated 10 MiB';
+  segments: number;
+  bytes: number;
+  baselineMs: Summary;
+  rebuildMs: Summary;
+  baselineMBps: Summary;
+  rebuildMBps: Summary;
+  rebuildEntriesPerS: Summary;
+  /** Rebuild throughput over baseline throughput, medians. */
+  ratio: number;
+  baselineRssMB: Summary;
+  rebuildRssMB: Summary;
+  perRunApiMs: Summary;
+  perRunCliMs: Summary;
+}
+
+async function perRunApi(dir: string, source: EntrySource, reps: number, maxBytes: number): Promise<Summary> {
+  const opts = { dir, log, ...(maxBytes ? { maxBytes } : {}) };
+  const recorder = await Recorder.open(opts);
+  const times: number[] = [];
+  // Two unmeasured runs: the first one after a rebuild pays for module warm-up.
+  for (let i = 0; i < reps + 2; i++) {
+    const entry = source.nextEntry();
+    const { ms, value } = await time(async () => {
+      await recorder.append(entry);
+      return aggregate(opts);
+    });
+    check(value.mode === 'incremental' && value.linesRead === 1, `per-run API at ${dir}: expected an incremental pass over 1 line, got ${value.mode} over ${value.linesRead}`);
+    if (i >= 2) times.push(ms);
+  }
+  return summarize(times);
+}
+
+async function perRunCli(dir: string, source: EntrySource, reps: number, maxBytes: number): Promise<Summary> {
+  const env = { CODEX_METRICS_LOG_LEVEL: undefined, ...(maxBytes ? { CODEX_METRICS_MAX_BYTES: String(maxBytes) } : {}) };
+  const times: number[] = [];
+  for (let i = 0; i < reps + 1; i++) {
+    const p = await runProcess([BIN, 'record', '--aggregate', '--json', '--dir', dir], { input: `${JSON.stringify(source.nextEntry())}\n`, env });
+    let ok = p.code === 0;
+    if (ok) {
+      const out = JSON.parse(p.stdout) as { recorded: number; aggregate: { mode: string; linesRead: number } };
+      ok = out.recorded === 1 && out.aggregate.mode === 'incremental' && out.aggregate.linesRead === 1;
+    }
+    check(ok, `per-run CLI at ${dir}: exit ${p.code}, ${p.stdout.trim()} ${p.stderr.trim()}`);
+    if (i >= 1) times.push(p.ms);
+  }
+  return summarize(times);
+}
+
+async function benchLayout(dir: string, entries: number, layout: SizeResult['layout'], gen: GenStats, segments: number, maxBytes: number): Promise<SizeResult> {
+  const baseline: ChildResult[] = [];
+  const rebuild: ChildResult[] = [];
+  // Interleaved, so a slow spell on a shared machine hits both alike.
+  for (let i = 0; i < REPS; i++) {
+    const b = await runChild(['baseline', dir]);
+    check(b['lines'] === gen.lines, `baseline at ${dir} read ${b['lines']} lines, expected ${gen.lines}`);
+    baseline.push(b);
+    const r = await runChild(['rebuild', dir]);
+    check(
+      r['linesRead'] === gen.lines && r['totalRuns'] === gen.runs && r['duplicates'] === gen.duplicates && r['invalid'] === gen.invalid,
+      `rebuild at ${dir} counted ${JSON.stringify(r)}, expected ${JSON.stringify(gen)}`,
+    );
+    rebuild.push(r);
+  }
+  const source = new EntrySource(2 + entries, 0);
+  const perRunApiMs = await perRunApi(dir, source, QUICK ? 10 : 20, maxBytes);
+  const perRunCliMs = await perRunCli(dir, source, QUICK ? 3 : 7, maxBytes);
+  const baselineMs = summarize(baseline.map((c) => c.ms));
+  const rebuildMs = summarize(rebuild.map((c) => c.ms));
+  const mbps = (ms: number) => gen.bytes / MB / (ms / 1000);
+  return {
+    entries,
+    layout,
+    segments,
+    bytes: gen.bytes,
+    baselineMs,
+    rebuildMs,
+    baselineMBps: mapSummary(baselineMs, mbps),
+    rebuildMBps: mapSummary(rebuildMs, mbps),
+    rebuildEntriesPerS: mapSummary(rebuildMs, (ms) => gen.lines / (ms / 1000)),
+    ratio: baselineMs.median / rebuildMs.median,
+    baselineRssMB: summarize(baseline.map((c) => (c.maxRssKb * 1024) / MB)),
+    rebuildRssMB: summarize(rebuild.map((c) => (c.maxRssKb * 1024) / MB)),
+    perRunApiMs,
+    perRunCliMs,
+  };
+}
+
+async function benchSizes(root: string): Promise<SizeResult[]> {
+  const out: SizeResult[] = [];
+  for (const entries of SIZES) {
+    const dirs = { single: join(root, `h${entries}-single`), rotated: join(root, `h${entries}-rotated`) };
+    const g = await time(() =>
+      generateHistory({ entries, seed: 1, targets: [{ dir: dirs.single, segmentBytes: 0 }, { dir: dirs.rotated, segmentBytes: SEGMENT_BYTES }] }),
+    );
+    progress(`generated ${humanCount(entries)} entries (${fmt(g.value.stats.bytes / MB)} MB, ${g.value.segments[1]} segments when rotated) in ${fmt(g.ms / 1000)} s`);
+    for (const [layout, dir, segments, maxBytes] of [
+      ['single file', dirs.single, 0, 0],
+      ['rotated 10 MiB', dirs.rotated, g.value.segments[1]!, SEGMENT_BYTES],
+    ] as const) {
+      const r = await benchLayout(dir, entries, layout, g.value.stats, segments, maxBytes);
+      progress(`${humanCount(entries)} ${layout}: rebuild ${fmt(r.rebuildMBps.median)} MB/s vs baseline ${fmt(r.baselineMBps.median)} MB/s (${fmt(r.ratio)}), per run ${fmt(r.perRunApiMs.median)} ms API / ${fmt(r.perRunCliMs.median)} ms CLI, rebuild RSS ${fmt(r.rebuildRssMB.median)} MB`);
+      out.push(r);
+    }
+    if (!args.keep) await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- append throughput
+
+interface AppendResult {
+  mode: string;
+  entries: number;
+  entriesPerS: Summary;
+  sealed: number;
+  lost: number;
+  duplicated: number;
+}
+
+/** How many times each run_id with `prefix` is in the store (segments, active file, pending). */
+async function countRunIds(dir: string, prefix: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const files = await storeFiles(dir);
+  const pending = storePaths(dir).pending;
+  for (const f of await readdir(pending).catch(() => [] as string[])) files.push(join(pending, f));
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (!line.includes(prefix)) continue;
+      const id = (JSON.parse(line) as { run_id: string }).run_id;
+      if (id.startsWith(prefix)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+function lossOf(counts: Map<string, number>, expected: string[]): { lost: number; duplicated: number } {
+  let lost = 0;
+  let duplicated = 0;
+  for (const id of expected) {
+    const n = counts.get(id) ?? 0;
+    if (n === 0) lost++;
+    if (n > 1) duplicated += n - 1;
+  }
+  return { lost, duplicated };
+}
+
+async function appendInProcess(root: string, mode: string, total: number, batch: number, maxBytes: number): Promise<AppendResult> {
+  const rates: number[] = [];
+  let sealed = 0;
+  let lost = 0;
+  let duplicated = 0;
+  for (let rep = 0; rep < REPS; rep++) {
+    const dir = join(root, `append-${mode.replace(/\W+/g, '-')}-${rep}`);
+    const recorder = await Recorder.open({ dir, log, ...(maxBytes ? { maxBytes } : {}) });
+    const source = new EntrySource(1000 + rep, 0);
+    const prefix = `a${rep}-`;
+    const batches: Record<string, unknown>[][] = [];
+    for (let i = 0; i < total; i += batch) {
+      batches.push(Array.from({ length: Math.min(batch, total - i) }, (_, k) => ({ ...source.nextEntry(), run_id: `${prefix}${i + k}` })));
+    }
+    let seals = 0;
+    const { ms } = await time(async () => {
+      for (const b of batches) seals += (await recorder.append(batch === 1 ? b[0]! : b)).sealed.length;
+    });
+    rates.push(total / (ms / 1000));
+    sealed = seals;
+    const loss = lossOf(await countRunIds(dir, prefix), Array.from({ length: total }, (_, i) => `${prefix}${i}`));
+    lost += loss.lost;
+    duplicated += loss.duplicated;
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { mode, entries: total, entriesPerS: summarize(rates), sealed, lost, duplicated };
+}
+
+async function appendConcurrent(root: string, writers: number, perWriter: number, maxBytes: number): Promise<AppendResult> {
+  const rates: number[] = [];
+  let lost = 0;
+  let duplicated = 0;
+  let sealed = 0;
+  for (let rep = 0; rep < REPS; rep++) {
+    const dir = join(root, `append-concurrent-${rep}`);
+    await mkdir(dir, { recursive: true });
+    const startAt = Date.now() + 400;
+    const prefixes = Array.from({ length: writers }, (_, w) => `c${rep}w${w}`);
+    const results = await Promise.all(
+      prefixes.map((p) => runChild(['append', dir, String(perWriter), p], { BENCH_START_AT: String(startAt), BENCH_MAX_BYTES: String(maxBytes) })),
+    );
+    const t0 = Math.min(...results.map((r) => r.startedAt));
+    const t1 = Math.max(...results.map((r) => r.endedAt));
+    rates.push((writers * perWriter) / (Math.max(1, t1 - t0) / 1000));
+    // Whatever was spilled is merged by the next lock holder: be that holder.
+    const recorder = await Recorder.open({ dir, log, maxBytes });
+    await recorder.append([]);
+    const pendingLeft = (await readdir(storePaths(dir).pending).catch(() => [] as string[])).length;
+    check(pendingLeft === 0, `concurrent append: ${pendingLeft} pending files left after a merge`);
+    sealed = (await readdir(storePaths(dir).segments)).filter((f) => f.startsWith('metrics-')).length;
+    const expected = prefixes.flatMap((p) => Array.from({ length: perWriter }, (_, i) => `${p}-${i}`));
+    const loss = lossOf(await countRunIds(dir, `c${rep}w`), expected);
+    lost += loss.lost;
+    duplicated += loss.duplicated;
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { mode: `${writers} writer processes, 1 per call, rotating at ${fmt(maxBytes / MiB)} MiB`, entries: writers * perWriter, entriesPerS: summarize(rates), sealed, lost, duplicated };
+}
+
+async function benchAppend(root: string): Promise<AppendResult[]> {
+  const single = QUICK ? 300 : 2000;
+  const batched = QUICK ? 10_000 : 100_000;
+  const out = [
+    await appendInProcess(root, 'in process, 1 per call', single, 1, 0),
+    await appendInProcess(root, 'in process, batches of 1000', batched, 1000, 0),
+    await appendInProcess(root, 'in process, batches of 1000, rotating at 10 MiB', batched, 1000, SEGMENT_BYTES),
+    await appendInProcess(root, 'in process, 1 per call, rotating at 64 KiB', single, 1, 64 * 1024),
+    await appendConcurrent(root, 4, QUICK ? 100 : 1000, MiB),
+  ];
+  for (const r of out) {
+    progress(`append ${r.mode}: ${fmt(r.entriesPerS.median)} entries/s, lost ${r.lost}, duplicated ${r.duplicated}`);
+    check(r.lost === 0 && r.duplicated === 0, `append ${r.mode}: lost ${r.lost}, duplicated ${r.duplicated}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- sealing and retention
+
+interface SealResult {
+  sealMs: Summary;
+  sealBytes: number;
+  retentionMs: Summary;
+  retentionSegments: number;
+  retentionBytes: number;
+}
+
+async function benchSeal(root: string): Promise<SealResult> {
+  // Entries to fill one segment, from the generator's own average size.
+  const probe = new EntrySource(7);
+  for (let i = 0; i < 2000; i++) probe.nextLine();
+  const avg = probe.stats.bytes / probe.stats.lines;
+
+  const sealMs: number[] = [];
+  let sealBytes = 0;
+  for (let rep = 0; rep < REPS; rep++) {
+    const dir = join(root, `seal-${rep}`);
+    const g = await generateHistory({ entries: Math.floor((SEGMENT_BYTES - 4096) / avg), seed: 10 + rep, targets: [{ dir, segmentBytes: 0 }] });
+    sealBytes = g.stats.bytes;
+    const recorder = await Recorder.open({ dir, log });
+    const { ms, value } = await time(() => recorder.rotate());
+    check(value.sealed?.bytes === g.stats.bytes, `seal: sealed ${value.sealed?.bytes} bytes, expected ${g.stats.bytes}`);
+    sealMs.push(ms);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  const segBytes = QUICK ? 64 * 1024 : MiB;
+  const retentionMs: number[] = [];
+  let retentionSegments = 0;
+  let retentionBytes = 0;
+  for (let rep = 0; rep < REPS; rep++) {
+    const dir = join(root, `retention-${rep}`);
+    const g = await generateHistory({ entries: Math.round((100.5 * segBytes) / avg), seed: 20 + rep, targets: [{ dir, segmentBytes: segBytes }] });
+    retentionSegments = g.segments[0]!;
+    retentionBytes = g.stats.bytes;
+    const before = await aggregate({ dir, log });
+    const { ms, value } = await time(() => retention({ dir, log, retention: { maxSegments: 0 } }));
+    check(value.deleted.length === retentionSegments, `retention deleted ${value.deleted.length} of ${retentionSegments} segments`);
+    const after = await aggregate({ dir, log, rebuild: true });
+    check(after.totalRuns === before.totalRuns && after.totals.duplicates === before.totals.duplicates, `retention changed the aggregate: ${before.totalRuns} runs before, ${after.totalRuns} after`);
+    retentionMs.push(ms);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const r = { sealMs: summarize(sealMs), sealBytes, retentionMs: summarize(retentionMs), retentionSegments, retentionBytes };
+  progress(`seal ${fmt(sealBytes / MB)} MB: ${fmt(r.sealMs.median)} ms; retention over ${retentionSegments} segments: ${fmt(r.retentionMs.median)} ms`);
+  return r;
+}
+
+// ---------------------------------------------------------------- report
+
+interface Target {
+  target: string;
+  measured: string;
+  holds: boolean;
+}
+
+function targets(sizes: SizeResult[]): Target[] {
+  const out: Target[] = [];
+  if (sizes.length === 0) return out;
+  for (const r of sizes) {
+    out.push({ target: `rebuild ≥ 0.85 × baseline (${humanCount(r.entries)}, ${r.layout})`, measured: `${fmt(r.ratio)} ×`, holds: r.ratio >= 0.85 });
+  }
+  const small = Math.min(...sizes.map((r) => r.entries));
+  const large = Math.max(...sizes.map((r) => r.entries));
+  if (small === large) return out;
+  for (const layout of ['single file', 'rotated 10 MiB'] as const) {
+    const a = sizes.find((r) => r.entries === small && r.layout === layout)!;
+    const b = sizes.find((r) => r.entries === large && r.layout === layout)!;
+    const api = b.perRunApiMs.median / a.perRunApiMs.median;
+    const cli = b.perRunCliMs.median / a.perRunCliMs.median;
+    out.push({ target: `per run (API) at ${humanCount(large)} ≤ 1.5 × at ${humanCount(small)} (${layout})`, measured: `${fmt(api)} × (${fmt(b.perRunApiMs.median)} vs ${fmt(a.perRunApiMs.median)} ms)`, holds: api <= 1.5 });
+    out.push({ target: `per run (CLI) at ${humanCount(large)} ≤ 1.5 × at ${humanCount(small)} (${layout})`, measured: `${fmt(cli)} × (${fmt(b.perRunCliMs.median)} vs ${fmt(a.perRunCliMs.median)} ms)`, holds: cli <= 1.5 });
+    const cheaper = b.rebuildMs.median / b.perRunApiMs.median;
+    out.push({ target: `per run (API) ≥ 1000 × cheaper than a rebuild at ${humanCount(large)} (${layout})`, measured: `${fmt(cheaper)} ×`, holds: cheaper >= 1000 });
+    const cheaperCli = b.rebuildMs.median / b.perRunCliMs.median;
+    out.push({ target: `per run (CLI) ≥ 1000 × cheaper than a rebuild at ${humanCount(large)} (${layout})`, measured: `${fmt(cheaperCli)} ×`, holds: cheaperCli >= 1000 });
+    const rss = b.rebuildRssMB.median / a.rebuildRssMB.median;
+    out.push({ target: `rebuild peak RSS at ${humanCount(large)} ≤ 1.3 × at ${humanCount(small)} (${layout})`, measured: `${fmt(rss)} × (${fmt(b.rebuildRssMB.median)} vs ${fmt(a.rebuildRssMB.median)} MB)`, holds: rss <= 1.3 });
+    out.push({ target: `rebuild peak RSS at ${humanCount(large)} < 120 MB (${layout})`, measured: `${fmt(b.rebuildRssMB.max)} MB (max)`, holds: b.rebuildRssMB.max < 120 });
+  }
+  return out;
+}
+
+function machine() {
+  const cpu = cpus();
+  return {
+    cores: cpu.length,
+    cpu: cpu[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    memoryGB: Math.round(totalmem() / 1e9),
+    freeMemoryGB: Math.round(freemem() / 1e9),
+  };
+}
+
+function report(m: ReturnType<typeof machine>, sizes: SizeResult[], append: AppendResult[], seal: SealResult | undefined, goals: Target[], seconds: number): string {
+  const parts: string[] = [];
+  parts.push(
+    `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGB} GB RAM, Node ${m.node}, ${m.platform}. ` +
+      `Mode: ${QUICK ? 'quick' : 'full'}, median (min–max) of ${REPS} runs unless noted; histories of ~1.3 KB entries from \`bench/generate.ts\`, ` +
+      `in the page cache; fsync at the default (\`seal\`). Took ${fmt(seconds)} s.`,
+  );
+  if (sizes.length) {
+    parts.push(
+      '**Full rebuild** (`aggregate --rebuild` through the API, fresh process) **vs the bare baseline** (same files, `split2`, `JSON.parse` each line, nothing else):',
+      markdownTable(
+        ['history', 'layout', 'MB', 'baseline MB/s', 'rebuild MB/s', 'rebuild entries/s', 'rebuild / baseline'],
+        sizes.map((r) => [humanCount(r.entries), r.segments ? `${r.layout} (${r.segments} segments)` : r.layout, fmt(r.bytes / MB), fmtSummary(r.baselineMBps), fmtSummary(r.rebuildMBps), fmtSummary(r.rebuildEntriesPerS), fmt(r.ratio)]),
+      ),
+      '**Per-run cost**: append one entry, then aggregate incrementally (what the orchestrator does after each run). API: in process (`Recorder.append` + `aggregate`); CLI: a whole `codex-metrics record --aggregate` process. Milliseconds:',
+      markdownTable(
+        ['history', 'layout', 'per run, API ms', 'per run, CLI ms', 'full rebuild ms', 'rebuild / per run (API)'],
+        sizes.map((r) => [humanCount(r.entries), r.layout, fmtSummary(r.perRunApiMs), fmtSummary(r.perRunCliMs), fmtSummary(r.rebuildMs), fmt(r.rebuildMs.median / r.perRunApiMs.median)]),
+      ),
+      '**Peak RSS** of a full rebuild in a child process (`process.resourceUsage().maxRSS`), MB, with the bare baseline for scale:',
+      markdownTable(
+        ['history', 'layout', 'rebuild RSS MB', 'baseline RSS MB'],
+        sizes.map((r) => [humanCount(r.entries), r.layout, fmtSummary(r.rebuildRssMB), fmtSummary(r.baselineRssMB)]),
+      ),
+    );
+  }
+  if (append.length) {
+    parts.push(
+      '**Append throughput** (fsync `seal`; lost and duplicated counted by run_id afterwards, over all runs):',
+      markdownTable(
+        ['mode', 'entries per run', 'entries/s', 'segments sealed', 'lost', 'duplicated'],
+        append.map((r) => [r.mode, String(r.entries), fmtSummary(r.entriesPerS), String(r.sealed), String(r.lost), String(r.duplicated)]),
+      ),
+    );
+  }
+  if (seal) {
+    parts.push(
+      '**Rotation and retention**:',
+      markdownTable(
+        ['operation', 'ms'],
+        [
+          [`seal a ${fmt(seal.sealBytes / MiB)} MiB active file (checksum, rename, index)`, fmtSummary(seal.sealMs)],
+          [`retention over ${seal.retentionSegments} segments (${fmt(seal.retentionBytes / MB)} MB): fold into the base, delete all`, fmtSummary(seal.retentionMs)],
+        ],
+      ),
+    );
+  }
+  if (goals.length) {
+    parts.push('**Targets** (issue 5):', markdownTable(['target', 'measured', 'holds'], goals.map((g) => [g.target, g.measured, g.holds ? 'yes' : '**no**'])));
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const m = machine();
+  progress(`${QUICK ? 'quick' : 'full'} run: sizes ${SIZES.map(humanCount).join(', ')}, ${REPS} runs each; ${m.cores} cores, Node ${m.node}`);
+  const root = await mkdtemp(join(process.env['BENCH_TMP'] ?? tmpdir(), 'codex-metrics-bench-'));
+  let sizes: SizeResult[] = [];
+  let append: AppendResult[] = [];
+  let seal: SealResult | undefined;
+  try {
+    if (ONLY.has('rebuild')) sizes = await benchSizes(root);
+    if (ONLY.has('append')) append = await benchAppend(root);
+    if (ONLY.has('seal')) seal = await benchSeal(root);
+  } catch (err) {
+    check(false, `did not complete: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    if (!args.keep) await rm(root, { recursive: true, force: true });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const goals = targets(sizes);
+  const text = report(m, sizes, append, seal, goals, seconds);
+  process.stdout.write(`\n${text}\n`);
+  await mkdir(RESULTS, { recursive: true });
+  await writeFile(
+    join(RESULTS, 'latest.json'),
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, sizes, append, seal, targets: goals, failures }, null, 2)}\n`,
+  );
+  // Only a full run of every section speaks for the README; quick runs must not overwrite it.
+  if (!QUICK && !args.sizes && !args.only && failures.length === 0) await writeFile(join(RESULTS, 'README-table.md'), text);
+  const missed = goals.filter((g) => !g.holds).length;
+  process.stdout.write(
+    failures.length
+      ? `bench: FAILED (${failures.length}): ${failures.join('; ')}\n`
+      : `bench: completed in ${fmt(seconds)} s, nothing lost; targets: ${goals.length - missed} of ${goals.length} hold\n`,
+  );
+  return failures.length ? 1 : 0;
+}
+
+process.exitCode = await main();
