@@ -203,6 +203,27 @@ describe('verify', function () {
     expect((await verifyCli(tmp.dir, true)).problems).to.deep.equal([]);
   });
 
+  it('unreadable index.json: index error; repair replaces it', async () => {
+    const { paths, sealed } = await cleanStore(tmp.dir);
+    await writeFile(paths.index, '{"version": 1, "segm');
+    expect(kinds(await verifyCli(tmp.dir))).to.deep.equal([['index.json', 'index']]);
+    expect((await verifyCli(tmp.dir, true)).problems).to.deep.equal([]);
+    const rebuilt = JSON.parse(await readFile(paths.index, 'utf8')) as { segments: Array<{ file: string }> };
+    expect(rebuilt.segments.map((s) => s.file)).to.deep.equal(sealed);
+  });
+
+  it('plain twin beside its .gz (a crash mid-compression): twin error; repair removes the twin, keeps the .gz', async () => {
+    const { paths, sealed } = await cleanStore(tmp.dir, 'gzip');
+    const gz = join(paths.segments, sealed[0]!);
+    const twin = sealed[0]!.replace(/\.gz$/, '');
+    const lines = await goodLines(paths);
+    await writeFile(join(paths.segments, twin), gunzipSync(await readFile(gz)));
+    expect(kinds(await verifyCli(tmp.dir))).to.deep.equal([[twin, 'twin']]);
+    expect((await verifyCli(tmp.dir, true)).problems).to.deep.equal([]);
+    expect(await readdir(paths.segments)).to.include(sealed[0]).and.not.include(twin);
+    expectSameLines(await goodLines(paths), lines);
+  });
+
   it('torn tail in metrics.json: torn-tail error; repair quarantines exactly those bytes', async () => {
     const { paths } = await cleanStore(tmp.dir);
     const active = await readFile(paths.active);
