@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { ifExists } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import { fsyncDir, unlinkIfExists } from './files.js';
@@ -42,6 +43,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     await fsyncDir(paths.segments);
     await fsyncDir(paths.root);
   }
+  faultPoint('seal:renamed');
   let file = plain;
   let storedBytes = summary.storedBytes;
   let sha256 = summary.sha256;
@@ -52,6 +54,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     if (durable) await fsyncFile(tmp);
     await rename(tmp, join(paths.segments, file));
     if (durable) await fsyncDir(paths.segments);
+    faultPoint('seal:gzipped');
     await unlinkIfExists(join(paths.segments, plain));
     const gz = await summarizeFile(join(paths.segments, file), true);
     storedBytes = gz.storedBytes;

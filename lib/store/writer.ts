@@ -1,6 +1,7 @@
 import { lstat, mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists, StoreError } from '../errors.js';
+import { faultArmed, faultPoint } from '../faults.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ensureDir, fsyncDir, lastNewlineEnd, quarantine } from './files.js';
@@ -166,7 +167,13 @@ export class WriterSession {
     if (lines.length === 0) return;
     const created = !this.handle && !(await ifExists(() => lstat(this.paths.active)));
     this.handle ??= await open(this.paths.active, 'a');
-    await this.handle.write(`${lines.join('\n')}\n`);
+    const data = `${lines.join('\n')}\n`;
+    if (faultArmed('writer:torn-write')) {
+      // A crash in the middle of write(2): half the bytes land, then the process is gone.
+      await this.handle.write(data.slice(0, Math.ceil(data.length / 2)));
+      faultPoint('writer:torn-write');
+    }
+    await this.handle.write(data);
     if (this.config.fsync === 'always') {
       await this.handle.sync();
       if (created) await fsyncDir(this.paths.root);
@@ -194,8 +201,10 @@ export class WriterSession {
       const s = await this.activeStats();
       const at: Position = { seq: await this.currentSeq(), offset: s.size };
       const claimed = await claimForMerge(this.paths, name, at);
+      faultPoint('writer:merge-claimed');
       await this.appendLines(lines);
       await this.closeHandle();
+      faultPoint('writer:merge-appended');
       await unlink(join(this.paths.pending, claimed));
       this.merged += lines.length;
       this.log.info({ file: name, entries: lines.length }, 'merged pending entries');

@@ -51,9 +51,12 @@ function linesOf(text: string): string[] {
 export async function readStore(root: string): Promise<StoreContents> {
   const paths = storePaths(root);
   const segments: StoredSegment[] = [];
-  for (const file of await list(paths.segments)) {
+  const files = await list(paths.segments);
+  for (const file of files) {
     const name = parseSegmentName(file);
     if (!name) continue;
+    // A plain twin of a complete .gz is crash residue of a compressing seal, not a second copy.
+    if (!name.compressed && files.includes(`${file}.gz`)) continue;
     const raw = await readFile(join(paths.segments, file));
     const content = name.compressed ? gunzipSync(raw) : raw;
     segments.push({ seq: name.seq, file, lines: linesOf(content.toString('utf8')), bytes: content.length });
