@@ -77,6 +77,8 @@ interface Start<S> {
   cursor: Cursor;
   state: S;
   counts: Counts;
+  /** The pass resumes exactly where the checkpoint (and the outputs written with it) stopped. */
+  atCheckpoint: boolean;
 }
 
 /** Decide where this pass starts: the checkpoint if it still describes the data, else the retained base. */
@@ -87,6 +89,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
     cursor: { seq: (base?.seq ?? 0) + 1, offset: 0, line: 0 },
     state: base ? reducer.fromJSON(base.state) : reducer.init(),
     counts: base ? { ...base.counts } : zeroCounts(),
+    atCheckpoint: false,
   });
   if (rebuild) return fromBase('rebuild', 'requested');
   const loaded = await loadCheckpoint(ctx.paths, reducer);
@@ -115,7 +118,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   } catch (err) {
     return fromBase('rebuild', `checkpoint state unreadable: ${(err as Error).message}`);
   }
-  return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts } };
+  return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts }, atCheckpoint: true };
 }
 
 async function unreadBytes(ctx: StoreContext, snap: Snapshot, from: Cursor): Promise<number> {
@@ -234,7 +237,9 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     const files = counts.runs > 0 ? reducer.outputs(start.state, outputCtx) : [];
     const moved = cursor.seq !== start.cursor.seq || cursor.offset !== start.cursor.offset;
     let written: string[] = [];
-    if (start.mode === 'rebuild' || moved || !(await outputsPresent(ctx, out, files))) {
+    // From the retained base the state holds lines the last outputs never saw, even when
+    // nothing is new after the base (retention folded what was appended since).
+    if (!start.atCheckpoint || moved || !(await outputsPresent(ctx, out, files))) {
       written = await writeOutputs(ctx, out, files, fsync);
       const fingerprint = await fingerprintAt(paths, snap, cursor);
       if (!fingerprint) throw new StoreError(`segment ${cursor.seq} vanished during aggregation`);
