@@ -1,4 +1,5 @@
 import { parseCount, parseDuration, parseSize } from '../config.js';
+import { UsageError } from '../errors.js';
 import { retention } from '../retention/retention.js';
 import { hasLimit } from '../retention/policy.js';
 import type { Command } from './command.js';
@@ -21,7 +22,13 @@ export const retentionCommand: Command = {
   ].join('\n'),
   // Parsed here rather than by loadConfig so an error names the flag the user typed.
   configFrom(values) {
-    const flag = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+    const flag = (name: string) => {
+      const raw = values[name];
+      if (typeof raw !== 'string') return undefined;
+      // An empty value is "unset" in env and config files; on the command line it is a mistake ("--max-segments $N").
+      if (raw.trim() === '') throw new UsageError(`invalid --${name}="${raw}": expected a value`);
+      return raw;
+    };
     const policy = {
       maxSegments: parseCount(flag('max-segments'), '--max-segments'),
       maxAge: parseDuration(flag('max-age'), '--max-age'),

@@ -7,7 +7,8 @@ import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '.
 import { openSnapshot } from '../store/reader.js';
 import { fsyncDir } from '../store/files.js';
 import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
-import { withWriter } from '../store/writer.js';
+import { listPending } from '../store/pending.js';
+import { tryWithWriter, withWriter } from '../store/writer.js';
 import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { basePath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
@@ -105,6 +106,12 @@ export async function retention(options: RetentionOptions | string = {}): Promis
 
   const first = await plan();
   if (opts.dryRun || first.n === 0) {
+    // Retention is one of the lock holders that merge spilled entries, even with nothing to delete.
+    // Only when there are some: taking the lock also moves a torn tail away (see aggregate()).
+    if (!opts.dryRun) {
+      const pending = await listPending(paths);
+      if (pending.ready.length + pending.merging.length > 0) await tryWithWriter(paths, config, log, { waitMs: 0 }, async () => undefined);
+    }
     return { deleted: first.candidates.slice(0, first.n).map((c) => c.file), kept: first.candidates.length - first.n, dryRun: opts.dryRun === true, foldedThrough: first.candidates[first.n - 1]?.seq ?? 0 };
   }
   const through = first.candidates[first.n - 1]!.seq;

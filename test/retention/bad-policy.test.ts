@@ -15,6 +15,7 @@ describe('retention: bad policy values', function () {
     { name: '--max-segments -1', args: ['--max-segments', '-1'], mentions: ['--max-segments'] },
     { name: '--max-segments=-1', args: ['--max-segments=-1'], mentions: ['--max-segments', '-1'] },
     { name: '--max-segments 2.5', args: ['--max-segments', '2.5'], mentions: ['--max-segments', '2.5'] },
+    { name: "--max-segments ''", args: ['--max-segments', ''], mentions: ['--max-segments', 'expected a value'] },
     { name: '--max-age abc', args: ['--max-age', 'abc'], mentions: ['--max-age', 'abc', 'duration'] },
     { name: '--max-bytes 10 parsecs', args: ['--max-bytes', '10 parsecs'], mentions: ['--max-bytes', '10 parsecs', 'size'] },
     { name: 'CODEX_METRICS_RETENTION_MAX_BYTES=xyz', args: [], env: { CODEX_METRICS_RETENTION_MAX_BYTES: 'xyz' }, mentions: ['CODEX_METRICS_RETENTION_MAX_BYTES', 'xyz'] },

@@ -98,4 +98,24 @@ describe('retention: never deletes what is not a sealed segment', function () {
     const all = (await Promise.all([h.paths.active, ...(await sealedFiles(h.paths)).map((f) => join(h.paths.segments, f))].map((p) => readFile(p, 'utf8').catch(() => '')))).join('');
     expect(all.split('\n').filter((l) => l.includes('"run-8000"') || l.includes('"run-8001"'))).to.have.length(2);
   });
+
+  it('with nothing to delete, still merges what writers spilled (a dry run does not)', async () => {
+    const h = await buildHistory(tmp.dir, { entries: 20 });
+    const held = await tryLock(h.paths.lock, { staleMs: 300_000, log: quietLog });
+    try {
+      const record = await runCli(['record', '--dir', tmp.dir], { input: jsonl([runEntry(8100)]) });
+      expect(record.code, record.stderr).to.equal(0);
+    } finally {
+      await held!.release();
+    }
+    expect(await readdir(h.paths.pending)).to.have.length(1);
+    const dry = await runCli(['retention', '--dir', tmp.dir, '--max-segments', '100', '--dry-run', '--json']);
+    expect(JSON.parse(dry.stdout)).to.deep.include({ deleted: [] });
+    expect(await readdir(h.paths.pending)).to.have.length(1);
+    const r = await runCli(['retention', '--dir', tmp.dir, '--max-segments', '100', '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({ deleted: [], kept: (await sealedFiles(h.paths)).length });
+    expect(await readdir(h.paths.pending)).to.deep.equal([]);
+    expect(await readFile(h.paths.active, 'utf8')).to.contain('"run-8100"');
+  });
 });
