@@ -45,7 +45,17 @@ export function entryLinesFromValues(values: readonly unknown[]): string[] {
     if (!isPlainObject(value)) {
       throw new InputError(`entry ${i + 1}: expected a plain object, got ${kindOf(value)}; nothing was recorded`);
     }
-    const line = JSON.stringify(value);
+    let line: string;
+    try {
+      line = JSON.stringify(value);
+    } catch (err) {
+      // BigInt, cycles: what cannot become JSON is bad input like any other.
+      throw new InputError(`entry ${i + 1}: cannot be written as JSON (${(err as Error).message}); nothing was recorded`);
+    }
+    // A toJSON() may turn an object into anything; the line must still be an object.
+    if (typeof line !== 'string' || !line.startsWith('{')) {
+      throw new InputError(`entry ${i + 1}: serializes to ${line === undefined ? 'nothing' : 'a non-object'}; nothing was recorded`);
+    }
     // A line is the unit of the store: JSON.stringify never emits a raw newline.
     return line;
   });

@@ -272,6 +272,23 @@ describe('store/recorder: rotation', () => {
       expect(idsOf((await readStore(tmp.dir)).all)).to.deep.equal(['keep']);
     });
 
+    it('rejects objects that do not serialize to a JSON object (BigInt, cycles, toJSON), writing nothing', async () => {
+      const rec = await openRecorder(tmp.dir);
+      const cyclic: Record<string, unknown> = { id: 'c' };
+      cyclic['self'] = cyclic;
+      for (const bad of [{ id: 'b', n: 1n }, cyclic, { toJSON: () => 5 }, { toJSON: () => undefined }]) {
+        let err: unknown;
+        try {
+          await rec.append([{ id: 'ok' }, bad]);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).to.be.instanceOf(InputError);
+        expect((err as Error).message).to.include('entry 2');
+      }
+      expect((await readStore(tmp.dir)).all).to.deep.equal([]);
+    });
+
     it('validates JSON Lines text whole: the error names the line, nothing is written', async () => {
       const rec = await openRecorder(tmp.dir);
       for (const [text, line] of [['{"id":"a"}\n[1]\n', 2], ['{"id":"a"}\n\n{"id":"b"}\n{oops\n', 4], ['"x"\n', 1]] as const) {
