@@ -1,5 +1,5 @@
-import { lstat, mkdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readdir, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ifExists, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { lock } from '../store/lock.js';
@@ -10,7 +10,7 @@ import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.j
 import { listPending } from '../store/pending.js';
 import { tryWithWriter, withWriter } from '../store/writer.js';
 import { aggregateLockPath } from '../aggregate/aggregator.js';
-import { basePath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
+import { basePath, checkpointPath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
@@ -77,6 +77,19 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
 }
 
 /**
+ * A reducer aggregated here but not folded by this run loses the deleted
+ * segments from its next rebuild: say so, naming its checkpoint.
+ */
+async function warnUnfolded(ctx: StoreContext, reducers: readonly Reducer<any>[]): Promise<void> {
+  const folded = new Set(reducers.map((r) => basename(checkpointPath(ctx.paths, r))));
+  const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
+  const others = names.filter((n) => /^aggregate-state(\..+)?\.json$/.test(n) && !folded.has(n));
+  if (others.length > 0) {
+    ctx.log.warn({ checkpoints: others }, 'retention: these reducers are not folded by this run; segments it deletes will be missing from their rebuilds (pass them in `reducers`)');
+  }
+}
+
+/**
  * Delete the oldest sealed segments past the policy, after folding them into
  * metrics/retained-base.json. Only regular files named like segments are
  * deleted; the active file, foreign files and symlinks never are. Crash-safe
@@ -120,6 +133,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
   const aggLock = await lock(aggregateLockPath(ctx), { staleMs: config.lockStaleMs, log, waitMs: 120_000 });
   if (!aggLock) throw new StoreError('retention: an aggregator holds the aggregate lock');
   try {
+    await warnUnfolded(ctx, reducers);
     for (const r of reducers) await foldInto(ctx, r, through);
     faultPoint('retention:after-fold');
     const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000 }, async () => {

@@ -2,7 +2,10 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { pino } from 'pino';
 import { aggregate } from '../../lib/aggregate/aggregator.js';
+import { orchestratorReducer } from '../../lib/aggregate/orchestrator.js';
+import type { Reducer } from '../../lib/aggregate/reducer.js';
 import { retention } from '../../lib/retention/retention.js';
 import { parseSegmentName } from '../../lib/store/names.js';
 import { Recorder } from '../../lib/store/recorder.js';
@@ -22,6 +25,22 @@ import {
 async function retainedBase(h: History): Promise<{ seq: number; counts: { runs: number } }> {
   return JSON.parse(await readFile(join(h.paths.metrics, 'retained-base.json'), 'utf8')) as { seq: number; counts: { runs: number } };
 }
+
+/** A second reducer: runs per status, in first-seen order. */
+const statusTally: Reducer<Array<[string, number]>> = {
+  name: 'status-tally',
+  version: 1,
+  init: () => [],
+  step(state, entry) {
+    const status = String(entry['status']);
+    const row = state.find(([s]) => s === status);
+    if (row) row[1]++;
+    else state.push([status, 1]);
+  },
+  toJSON: (state) => state,
+  fromJSON: (json) => json as Array<[string, number]>,
+  outputs: (state) => [{ place: 'metrics', name: 'status-tally.json', data: { statuses: state } }],
+};
 
 describe('retention: fold, then delete', function () {
   this.timeout(60_000);
@@ -95,6 +114,27 @@ describe('retention: fold, then delete', function () {
     const refRec = await Recorder.open(ref.options);
     for (let i = 100; i < 140; i += 4) await refRec.append([runEntry(i), runEntry(i + 1), runEntry(i + 2), runEntry(i + 3), runEntry(i % 7)]);
     expectSameAggregates(incremental, await aggregateSnapshot(ref.options));
+  });
+
+  it('several reducers: each gets its own retained base, and each aggregate stays the same', async () => {
+    const h = await buildHistory(tmp.dir);
+    const before = await aggregateSnapshot(h.options);
+    const tally = await aggregate({ ...h.options, reducer: statusTally });
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+
+    await retention({ ...h.options, log, reducers: [orchestratorReducer, statusTally], retention: { maxSegments: 2 } });
+    expect(warnings).to.deep.equal([]);
+    const bases = await Promise.all(['retained-base.json', 'retained-base.status-tally.json'].map(async (f) => JSON.parse(await readFile(join(h.paths.metrics, f), 'utf8')) as { seq: number }));
+    expect(bases[1]!.seq).to.equal(bases[0]!.seq);
+    const again = await aggregate({ ...h.options, reducer: statusTally, rebuild: true });
+    expect(again.state).to.deep.equal(tally.state);
+    expectSameAggregates(await aggregateSnapshot(h.options, true), before);
+
+    // A run that does not fold the tally reducer deletes history it has no base for: it says so.
+    await retention({ ...h.options, log, retention: { maxSegments: 1 } });
+    expect(warnings.join('')).to.contain('aggregate-state.status-tally.json');
+    expectSameAggregates(await aggregateSnapshot(h.options, true), before);
   });
 
   it('retention before the first aggregate: the fold alone carries the history', async () => {
