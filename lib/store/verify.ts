@@ -1,9 +1,11 @@
-import { lstat, open, readFile, rename, truncate, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zlib';
 import { classifyLine } from '../aggregate/classify.js';
-import { ifExists } from '../errors.js';
-import { fsyncDir, quarantine } from './files.js';
+import { aggregateLockPath } from '../aggregate/aggregator.js';
+import { ifExists, StoreError } from '../errors.js';
+import { fsyncDir, quarantine, unlinkIfExists } from './files.js';
+import { lock } from './lock.js';
 import { summarizeFile, splitCompleteLines } from './lines.js';
 import { ACTIVE_FILE, INDEX_FILE, type SegmentName } from './names.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from './recorder.js';
@@ -237,24 +239,40 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
   if (opts.repair) {
     const first = await checkAll(ctx);
     if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp')) {
-      await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000 }, async () => {
-        // prepare() has already moved the active file's torn tail away and merged pending entries.
-        for (const t of first.twins) {
-          if (await ifExists(() => unlink(join(ctx.paths.segments, t)))) repaired.push(`${t}: removed plain twin of a compressed segment`);
+      // Rewriting a segment changes history under the aggregators' checkpoints; the aggregate
+      // lock (taken before the writer lock, in retention's order) keeps them out meanwhile.
+      const aggregated = first.checks.some((c) => c.error) && (await ifExists(() => lstat(ctx.paths.metrics))) !== undefined;
+      const aggLock = aggregated ? await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: 120_000 }) : undefined;
+      if (aggregated && !aggLock) throw new StoreError(`verify --repair: an aggregator holds ${aggregateLockPath(ctx)}`);
+      try {
+        await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000 }, async () => {
+          // prepare() has already moved the active file's torn tail away and merged pending entries.
+          for (const t of first.twins) {
+            if (await unlinkIfExists(join(ctx.paths.segments, t))) repaired.push(`${t}: removed plain twin of a compressed segment`);
+          }
+          for (const f of first.stale) {
+            if (await unlinkIfExists(join(ctx.paths.segments, f))) repaired.push(`${f}: removed stale temp file`);
+          }
+          for (const check of first.checks) await repairSegment(ctx, check, repaired);
+          const dir = await scanSegmentsDir(ctx.paths);
+          const old = await readIndex(ctx.paths);
+          const records: SegmentRecord[] = [];
+          for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
+          // A lost index must not let seq go back below what retention already deleted.
+          const lastSeq = Math.max(old?.lastSeq ?? 0, await retainedSeq(ctx.paths), records.at(-1)?.seq ?? 0);
+          await writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
+          repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
+        });
+        if (aggLock) {
+          // The next aggregate rebuilds from the repaired segments instead of carrying on from the damaged ones.
+          const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
+          for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
+            if (await unlinkIfExists(join(ctx.paths.metrics, n))) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
+          }
         }
-        for (const f of first.stale) {
-          if (await ifExists(() => unlink(join(ctx.paths.segments, f)))) repaired.push(`${f}: removed stale temp file`);
-        }
-        for (const check of first.checks) await repairSegment(ctx, check, repaired);
-        const dir = await scanSegmentsDir(ctx.paths);
-        const old = await readIndex(ctx.paths);
-        const records: SegmentRecord[] = [];
-        for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
-        // A lost index must not let seq go back below what retention already deleted.
-        const lastSeq = Math.max(old?.lastSeq ?? 0, await retainedSeq(ctx.paths), records.at(-1)?.seq ?? 0);
-        await writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
-        repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
-      });
+      } finally {
+        await aggLock?.release();
+      }
       for (const r of repaired) ctx.log.warn({ repair: r }, 'verify --repair');
     }
   }

@@ -3,6 +3,7 @@ import { appendFile, readdir, readFile, rm, symlink, truncate, utimes, writeFile
 import { join } from 'node:path';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { expect } from 'chai';
+import { aggregate } from '../../lib/aggregate/aggregator.js';
 import { classifyLine } from '../../lib/aggregate/classify.js';
 import { storePaths, type StorePaths } from '../../lib/store/names.js';
 import { Recorder } from '../../lib/store/recorder.js';
@@ -354,6 +355,30 @@ describe('verify', function () {
     const rec = await runCli(['record', '--dir', tmp.dir, '--json'], { input: jsonl([runEntry(501)]) });
     expect(rec.code, rec.stderr).to.equal(0);
     expect((await verifyCli(tmp.dir)).ok).to.equal(true);
+  });
+
+  it('after repairing an aggregated segment, the next aggregate rebuilds: incremental and rebuild agree on the repaired store', async () => {
+    const { paths, sealed } = await cleanStore(tmp.dir);
+    const first = await aggregate({ dir: tmp.dir, log: quietLog });
+    const target = join(paths.segments, sealed[1]!);
+    await flipByte(target, () => 0); // the first line's "{" becomes "z"
+    const repaired = await verify({ dir: tmp.dir, log: quietLog, repair: true });
+    expect(repaired.ok).to.equal(true);
+    expect(repaired.repaired).to.include('metrics/aggregate-state.json: dropped, the next aggregate rebuilds');
+    const next = await aggregate({ dir: tmp.dir, log: quietLog });
+    expect(next.mode).to.equal('rebuild');
+    expect(next.totals.runs).to.equal(first.totals.runs - 1);
+    const rebuilt = await aggregate({ dir: tmp.dir, log: quietLog, rebuild: true });
+    expect(rebuilt.totals).to.deep.equal(next.totals);
+    expect(rebuilt.state).to.deep.equal(next.state);
+  });
+
+  it('repair that rewrites no segment leaves the checkpoint alone', async () => {
+    const { paths } = await cleanStore(tmp.dir);
+    await aggregate({ dir: tmp.dir, log: quietLog });
+    await rm(paths.index);
+    await verify({ dir: tmp.dir, log: quietLog, repair: true });
+    expect((await aggregate({ dir: tmp.dir, log: quietLog })).mode).to.equal('incremental');
   });
 
   it('API: the same report, with severities', async () => {
