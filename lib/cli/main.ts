@@ -123,6 +123,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
 }
 
 export async function run(): Promise<void> {
+  // If a bug ever left a promise unsettled, Node would exit on an empty event loop: fail, don't pass.
+  process.exitCode = 1;
   const code = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
