@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { ifExists } from '../errors.js';
 import { createGunzip } from 'node:zlib';
 import { join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
 import type { StorePaths } from '../store/names.js';
-import type { Cursor, Snapshot } from '../store/reader.js';
+import { openSegment, type Cursor, type Snapshot } from '../store/reader.js';
 import type { Reducer } from './reducer.js';
 
 /** Lines a pass looked at, by what became of them. */
@@ -127,13 +127,6 @@ export async function dropCheckpoint(paths: StorePaths, reducer: Reducer<unknown
   await unlinkIfExists(checkpointPath(paths, reducer));
 }
 
-/** Where the file of `seq` lives in this snapshot, if it is still there. */
-function fileOf(paths: StorePaths, snap: Snapshot, seq: number): { path: string; compressed: boolean; active: boolean } | undefined {
-  if (seq === snap.activeSeq) return { path: paths.active, compressed: false, active: true };
-  const s = snap.sealed.find((x) => x.seq === seq);
-  return s ? { path: join(paths.segments, s.file), compressed: s.compressed, active: false } : undefined;
-}
-
 /** Whether two fingerprints describe the same bytes under the cursor. */
 export function sameFingerprint(a: Fingerprint, b: Partial<Fingerprint>): boolean {
   return a.tailBytes === b.tailBytes && a.tailSha256 === b.tailSha256 && a.headBytes === b.headBytes && a.headSha256 === b.headSha256;
@@ -151,12 +144,22 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
   const head = createHash('sha256');
   const done = (): Fingerprint => ({ seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: tail.digest('hex'), headBytes, headSha256: head.digest('hex') });
   if (cursor.offset === 0) return done();
-  const f = fileOf(paths, snap, cursor.seq);
-  if (!f) return undefined;
-  if (f.active && !snap.active) return undefined;
-  if (!f.compressed) {
-    const fh = f.active ? snap.active! : await open(f.path, 'r');
-    try {
+  let fh: FileHandle;
+  let compressed = false;
+  let owned = false;
+  if (cursor.seq === snap.activeSeq) {
+    if (!snap.active) return undefined;
+    fh = snap.active;
+  } else {
+    const sealed = snap.sealed.find((x) => x.seq === cursor.seq);
+    if (!sealed) return undefined;
+    const opened = await ifExists(() => openSegment(paths, sealed));
+    if (!opened) return undefined;
+    ({ handle: fh, compressed } = opened);
+    owned = true;
+  }
+  try {
+    if (!compressed) {
       const buf = Buffer.alloc(tailBytes);
       if ((await fh.read(buf, 0, tailBytes, from)).bytesRead < tailBytes) return undefined;
       tail.update(buf);
@@ -164,13 +167,25 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
       if ((await fh.read(hbuf, 0, headBytes, 0)).bytesRead < headBytes) return undefined;
       head.update(hbuf);
       return done();
-    } finally {
-      if (!f.active) await fh.close();
     }
+    return await compressedFingerprint(fh, cursor, from, headBytes, tail, head, done);
+  } finally {
+    if (owned) await fh.close();
   }
-  // Compressed: no random access, so decompress up to the cursor (once per seal).
+}
+
+/** Compressed: no random access, so decompress up to the cursor (once per seal). */
+async function compressedFingerprint(
+  fh: FileHandle,
+  cursor: Cursor,
+  from: number,
+  headBytes: number,
+  tail: Hash,
+  head: Hash,
+  done: () => Fingerprint,
+): Promise<Fingerprint | undefined> {
   let seen = 0;
-  const source = createReadStream(f.path);
+  const source = fh.createReadStream({ autoClose: false });
   try {
     for await (const chunk of source.pipe(createGunzip()) as AsyncIterable<Buffer>) {
       const lo = Math.max(from - seen, 0);

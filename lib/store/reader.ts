@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, StoreError } from '../errors.js';
@@ -69,6 +70,23 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
   }
 }
 
+/**
+ * Open a sealed segment of a snapshot for reading (never through a symlink).
+ * Compression renames the .gz into place before it removes the plain file,
+ * so a plain segment that vanished after the snapshot listed it is read from
+ * its .gz twin: same content, same offsets.
+ */
+export async function openSegment(paths: StorePaths, s: SegmentName): Promise<{ handle: FileHandle; file: string; compressed: boolean }> {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+  try {
+    return { handle: await open(join(paths.segments, s.file), flags), file: s.file, compressed: s.compressed };
+  } catch (err) {
+    if (s.compressed || errnoCode(err) !== 'ENOENT') throw err;
+    const gz = `${s.file}.gz`;
+    return { handle: await open(join(paths.segments, gz), flags), file: gz, compressed: true };
+  }
+}
+
 export interface ReadOptions {
   /** Called before each file is read: progress reports. */
   onFile?: (file: string, index: number, total: number) => void;
@@ -92,10 +110,10 @@ export async function readFrom(
   if (from.seq > snap.activeSeq) {
     throw new StoreError(`cursor seq ${from.seq} is past the active segment ${snap.activeSeq}`);
   }
-  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; handle?: FileHandle; end?: number }> = [];
+  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; handle?: FileHandle; end?: number; sealed?: SegmentName }> = [];
   for (const s of snap.sealed) {
     if (s.seq < from.seq || s.seq > until) continue;
-    files.push({ seq: s.seq, file: s.file, compressed: s.compressed, path: join(paths.segments, s.file) });
+    files.push({ seq: s.seq, file: s.file, compressed: s.compressed, path: join(paths.segments, s.file), sealed: s });
   }
   if (from.seq < snap.activeSeq && from.offset > 0 && files[0]?.seq !== from.seq) {
     throw new StoreError(`segment ${from.seq} under the cursor is missing`);
@@ -118,23 +136,29 @@ export async function readFrom(
       cursor = start;
       continue;
     }
+    const opened = f.sealed ? await openSegment(paths, f.sealed) : undefined;
     let line = start.line;
-    const at: LineAt = { seq: f.seq, offset: 0, line: 0, file: f.file };
-    const scan = await scanLines(
-      {
-        path: f.path,
-        compressed: f.compressed,
-        start: start.offset,
-        ...(f.handle ? { handle: f.handle } : {}),
-        ...(f.end !== undefined ? { end: f.end } : {}),
-      },
-      (text, offset) => {
-        at.offset = offset;
-        at.line = ++line;
-        onLine(text, at);
-      },
-    );
-    cursor = { seq: f.seq, offset: scan.end, line };
+    const at: LineAt = { seq: f.seq, offset: 0, line: 0, file: opened?.file ?? f.file };
+    try {
+      const handle = opened?.handle ?? f.handle;
+      const scan = await scanLines(
+        {
+          path: f.path,
+          compressed: opened?.compressed ?? f.compressed,
+          start: start.offset,
+          ...(handle ? { handle } : {}),
+          ...(f.end !== undefined ? { end: f.end } : {}),
+        },
+        (text, offset) => {
+          at.offset = offset;
+          at.line = ++line;
+          onLine(text, at);
+        },
+      );
+      cursor = { seq: f.seq, offset: scan.end, line };
+    } finally {
+      await opened?.handle.close();
+    }
   }
   return cursor;
 }
