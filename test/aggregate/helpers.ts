@@ -49,13 +49,14 @@ let copies = 0;
 
 /**
  * The oracle: copy the whole root (segments, active file, retained base,
- * outputs) and run `aggregate --rebuild` there; returns the copy's outputs.
+ * outputs) and run `aggregate --rebuild` there; returns the copy's outputs
+ * (mttr-delta and state from `opts.out` when given).
  */
 export async function rebuildInCopy(root: string, scratch: string, opts: Partial<AggregateOptions> = {}): Promise<{ outputs: Outputs; result: AggregateResult }> {
   const copy = join(scratch, `rebuild-copy-${process.pid}-${++copies}`);
   await cp(root, copy, { recursive: true, verbatimSymlinks: true });
   const result = await aggregate({ log: quietLog, ...opts, dir: copy, rebuild: true });
-  return { outputs: await readOutputs(copy), result };
+  return { outputs: await readOutputs(copy, opts.out ?? copy), result };
 }
 
 /** A pino logger writing JSON records into an array, to assert on warnings. */
