@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ifExists, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { writeJsonAtomic } from '../store/files.js';
@@ -79,6 +79,8 @@ interface Start<S> {
   counts: Counts;
   /** The pass resumes exactly where the checkpoint (and the outputs written with it) stopped. */
   atCheckpoint: boolean;
+  /** Where the checkpoint's pass wrote its <out> outputs. */
+  out?: string | undefined;
 }
 
 /** Decide where this pass starts: the checkpoint if it still describes the data, else the retained base. */
@@ -118,7 +120,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   } catch (err) {
     return fromBase('rebuild', `checkpoint state unreadable: ${(err as Error).message}`);
   }
-  return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts }, atCheckpoint: true };
+  return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts }, atCheckpoint: true, out: cp.out };
 }
 
 async function unreadBytes(ctx: StoreContext, snap: Snapshot, from: Cursor): Promise<number> {
@@ -239,7 +241,8 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     let written: string[] = [];
     // From the retained base the state holds lines the last outputs never saw, even when
     // nothing is new after the base (retention folded what was appended since).
-    if (!start.atCheckpoint || moved || !(await outputsPresent(ctx, out, files))) {
+    // Outputs under another <out> than the checkpoint's pass used may be older than it.
+    if (!start.atCheckpoint || moved || start.out !== resolve(out) || !(await outputsPresent(ctx, out, files))) {
       written = await writeOutputs(ctx, out, files, fsync);
       const fingerprint = await fingerprintAt(paths, snap, cursor);
       if (!fingerprint) throw new StoreError(`segment ${cursor.seq} vanished during aggregation`);
@@ -250,6 +253,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         fingerprint,
         counts,
         state: reducer.toJSON(start.state),
+        out: resolve(out),
         updatedAt: now,
       };
       faultPoint('aggregate:before-checkpoint');

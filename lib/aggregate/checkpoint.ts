@@ -46,6 +46,8 @@ export interface Checkpoint {
   fingerprint: Fingerprint;
   counts: Counts;
   state: unknown;
+  /** The <out> this pass wrote mttr-delta.json and state.json under (absolute). */
+  out?: string;
   updatedAt: string;
 }
 

@@ -197,6 +197,20 @@ describe('aggregate outputs (contract rules, hand-computed)', function () {
     expect((await readOutput(root(), 'state.json')).throughput).to.deep.equal({ candidates: 7 });
   });
 
+  it('a pass with another --out writes up-to-date outputs there, even with nothing new to read', async () => {
+    const other = join(tmp.dir, 'other');
+    await agg();
+    await writeActive(root(), fixture + line(run('r5', { status: 'failed', duration_seconds: 0 })));
+    await aggregate({ dir: root(), out: other, log: quietLog });
+    // Back to the first --out: its state.json and mttr-delta.json were written before r5.
+    const r = await agg();
+    expect(r.linesRead).to.equal(0);
+    // (100 + 50 + 30 + 0) / 4 = 45.
+    expect(await readOutput(out(), 'metrics/mttr-delta.json')).to.include({ current_mttr_seconds: 45 });
+    expect(await readOutput(other, 'metrics/mttr-delta.json')).to.include({ current_mttr_seconds: 45 });
+    expect(await readOutputs(root(), out())).to.deep.equal(await readOutputs(root(), other));
+  });
+
   it('incremental appends move every output by exactly the new entries', async () => {
     await agg();
     await writeActive(
