@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { link, lstat, open, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, lstat, readdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, ifExists } from '../errors.js';
@@ -86,16 +87,24 @@ function staleReason(o: Observed, staleMs: number, now: number): string | undefi
  * Remove a lock we judged stale, so that two processes judging the same stale
  * lock cannot both remove it, nor remove a fresh lock that replaced it: the
  * removal of one observed lock is claimed with an exclusive marker named after
- * it, and what we move away is checked to be what we judged.
+ * it, and what we move away is checked to be what we judged. The marker is a
+ * link to our own filled-in lock candidate, so it says who claimed: a claim
+ * whose taker died on this host is cleared at once instead of blocking every
+ * writer for the grace period.
  */
-async function takeOver(path: string, judged: Observed, reason: string, log: Logger): Promise<void> {
+async function takeOver(path: string, judged: Observed, reason: string, log: Logger, candidate: string): Promise<void> {
   const marker = `${path}.takeover-${judged.ino}-${Math.floor(judged.mtimeMs)}`;
   try {
-    await (await open(marker, 'wx')).close();
+    await link(candidate, marker);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
-    const st = await ifExists(() => lstat(marker));
-    if (st && Date.now() - st.mtimeMs > TAKEOVER_GRACE_MS) await ifExists(() => unlink(marker));
+    const claim = await observe(marker);
+    if (!claim) return;
+    const takerDead = claim.owner !== undefined && claim.owner.host === HOST && !pidAlive(claim.owner.pid);
+    if (takerDead || Date.now() - claim.mtimeMs > TAKEOVER_GRACE_MS) {
+      await ifExists(() => unlink(marker));
+      log.warn({ marker, owner: claim.owner }, 'cleared the takeover claim of a writer that died taking over');
+    }
     return;
   }
   try {
@@ -121,6 +130,39 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
   }
 }
 
+/**
+ * Writers killed while taking the lock leave files beside it: their filled-in
+ * candidate ("<lock>.<token>.tmp"), a takeover claim, a stale lock moved
+ * aside. Only the holder sweeps, and only what a dead or long-gone writer left.
+ */
+export async function sweepLockLitter(path: string, log: Logger): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const names = ((await ifExists(() => readdir(dir))) ?? []).filter((n) => n.startsWith(prefix));
+  const now = Date.now();
+  for (const name of names) {
+    const rest = name.slice(prefix.length);
+    const file = join(dir, name);
+    let gone = false;
+    if (/^[0-9a-f]{16}\.tmp$/.test(rest) || rest.startsWith('takeover-')) {
+      const o = await observe(file);
+      if (!o) continue;
+      gone = o.owner ? o.owner.host === HOST && !pidAlive(o.owner.pid) : now - o.mtimeMs > TAKEOVER_GRACE_MS;
+      if (!gone && rest.startsWith('takeover-')) gone = now - o.mtimeMs > TAKEOVER_GRACE_MS;
+    } else if (rest.startsWith('stale-')) {
+      // Moved aside by a taker: the rename set its ctime, and a live taker removes it within moments.
+      const st = await ifExists(() => lstat(file));
+      gone = st !== undefined && now - st.ctimeMs > TAKEOVER_GRACE_MS;
+    }
+    if (gone && (await ifExists(async () => {
+      await unlink(file);
+      return true;
+    }))) {
+      log.info({ file: name }, 'removed lock litter left by a dead writer');
+    }
+  }
+}
+
 /** One attempt, including the takeover of a stale lock. */
 export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock | undefined> {
   const owner: LockOwner = { pid: process.pid, host: HOST, time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
@@ -138,7 +180,7 @@ export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock
       if (!seen) continue;
       const reason = staleReason(seen, opts.staleMs, Date.now());
       if (!reason) return undefined;
-      await takeOver(path, seen, reason, opts.log);
+      await takeOver(path, seen, reason, opts.log, tmp);
     }
     return undefined;
   } finally {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists } from '../errors.js';
 import { fsyncDir } from './files.js';
@@ -55,18 +55,44 @@ export function mergingName(original: string, at: Position): string {
   return `${original}.merging-${at.seq}-${at.offset}`;
 }
 
-export async function listPending(paths: StorePaths): Promise<{ ready: string[]; merging: MergingFile[] }> {
+export async function listPending(paths: StorePaths): Promise<{ ready: string[]; merging: MergingFile[]; temps: string[] }> {
   const names = (await ifExists(() => readdir(paths.pending))) ?? [];
   const ready: string[] = [];
   const merging: MergingFile[] = [];
+  const temps: string[] = [];
   for (const n of names) {
     const m = MERGING_RE.exec(n);
     if (m) merging.push({ file: n, original: m[1]!, at: { seq: Number(m[2]), offset: Number(m[3]) } });
     else if (n.endsWith('.jsonl') && !n.startsWith('.')) ready.push(n);
+    else if (n.startsWith('.') && n.endsWith('.jsonl.tmp')) temps.push(n);
   }
   ready.sort();
   merging.sort((a, b) => (a.original < b.original ? -1 : 1));
-  return { ready, merging };
+  return { ready, merging, temps };
+}
+
+/**
+ * A spill's temp file that was never renamed belongs to a writer that died
+ * before acknowledging: its entries were never promised, so they are not
+ * merged, but they are not dropped either. Once older than `olderThanMs` (no
+ * live writer takes that long between write and rename) they go to
+ * metrics.corrupt/ for a person to look at.
+ */
+export async function quarantineStaleSpills(paths: StorePaths, temps: readonly string[], olderThanMs: number): Promise<string[]> {
+  const moved: string[] = [];
+  const now = Date.now();
+  for (const t of temps) {
+    const from = join(paths.pending, t);
+    const st = await ifExists(() => lstat(from));
+    if (!st?.isFile() || now - st.mtimeMs <= olderThanMs) continue;
+    await mkdir(paths.corrupt, { recursive: true });
+    const to = join(paths.corrupt, `metrics.pending.unacknowledged.${t.slice(1, -'.tmp'.length)}`);
+    if (await ifExists(async () => {
+      await rename(from, to);
+      return true;
+    })) moved.push(to);
+  }
+  return moved;
 }
 
 export async function claimForMerge(paths: StorePaths, name: string, at: Position): Promise<string> {

@@ -5,10 +5,10 @@ import { faultArmed, faultPoint } from '../faults.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ensureDir, fsyncDir, lastNewlineEnd, quarantine } from './files.js';
-import { describeHolder, lock, type HeldLock } from './lock.js';
+import { describeHolder, lock, sweepLockLitter, type HeldLock } from './lock.js';
 import { parseSegmentName, type Position, type StorePaths } from './names.js';
 import { splitCompleteLines } from './lines.js';
-import { claimForMerge, listPending, type MergingFile } from './pending.js';
+import { claimForMerge, listPending, quarantineStaleSpills, type MergingFile } from './pending.js';
 import { openSnapshot, readFrom } from './reader.js';
 import { loadIndex, type SegmentRecord } from './segment-index.js';
 import { sealActive } from './seal.js';
@@ -63,6 +63,7 @@ export class WriterSession {
   /** Before any work of its own, a lock holder repairs and merges what others left. */
   async prepare(): Promise<void> {
     await mkdir(this.paths.segments, { recursive: true });
+    await sweepLockLitter(this.paths.lock, this.log);
     await this.repairTornTail();
     await this.mergePending();
   }
@@ -192,7 +193,12 @@ export class WriterSession {
   }
 
   private async mergePending(): Promise<void> {
-    const { ready, merging } = await listPending(this.paths);
+    const { ready, merging, temps } = await listPending(this.paths);
+    if (temps.length > 0) {
+      for (const to of await quarantineStaleSpills(this.paths, temps, this.config.lockStaleMs)) {
+        this.log.warn({ savedTo: to }, 'moved a spill its writer never finished to metrics.corrupt/');
+      }
+    }
     for (const m of merging) await this.resumeMerge(m);
     for (const name of ready) {
       const text = await ifExists(() => readFile(join(this.paths.pending, name), 'utf8'));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,6 +126,39 @@ describe('store/lock', () => {
     const second = await waiting;
     expect(second).to.not.equal(undefined);
     await second!.release();
+  });
+
+  it('clears at once the takeover claim of a writer that died taking over (no 10 s stall)', async () => {
+    const dead = await deadPid();
+    await writeOwner({ pid: dead, host: hostname() });
+    const st = await stat(path());
+    const marker = `${path()}.takeover-${st.ino}-${Math.floor(st.mtimeMs)}`;
+    await writeFile(marker, JSON.stringify({ pid: dead, host: hostname(), time: new Date().toISOString(), token: 'taker' }));
+    const held = await lock(path(), { ...opts(), waitMs: 3000 });
+    expect(held).to.not.equal(undefined);
+    expect(await leftovers()).to.deep.equal([]);
+    await held!.release();
+  });
+
+  it('respects the takeover claim of a live taker', async () => {
+    await writeOwner({ pid: await deadPid(), host: hostname() });
+    const st = await stat(path());
+    await writeFile(`${path()}.takeover-${st.ino}-${Math.floor(st.mtimeMs)}`, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), token: 'taker' }));
+    expect(await lock(path(), { ...opts(), waitMs: 300 })).to.equal(undefined);
+  });
+
+  it('has the holder sweep what writers killed mid-lock left beside it, and only that', async () => {
+    const dead = await deadPid();
+    const candidate = (token: string, o: Record<string, unknown> | string) => writeFile(`${path()}.${token}.tmp`, typeof o === 'string' ? o : JSON.stringify({ time: '', token, ...o }));
+    await candidate('aaaaaaaaaaaaaaaa', { pid: dead, host: hostname() });
+    await candidate('bbbbbbbbbbbbbbbb', '');
+    await ageBy(`${path()}.bbbbbbbbbbbbbbbb.tmp`, 20_000);
+    await candidate('cccccccccccccccc', { pid: process.pid, host: hostname() });
+    await candidate('dddddddddddddddd', '');
+    await writeFile(join(tmp.dir, 'metrics.lockfile-of-someone-else'), 'x');
+    await (await openRecorder(tmp.dir)).append({ id: 'a' });
+    const left = (await readdir(tmp.dir)).filter((n) => n.startsWith('metrics.lock'));
+    expect(left.sort()).to.deep.equal(['metrics.lock.cccccccccccccccc.tmp', 'metrics.lock.dddddddddddddddd.tmp', 'metrics.lockfile-of-someone-else']);
   });
 
   describe('through the recorder', () => {

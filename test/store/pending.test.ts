@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tryLock, type HeldLock } from '../../lib/store/lock.js';
 import { storePaths } from '../../lib/store/names.js';
@@ -88,6 +88,21 @@ describe('store/pending (metrics.pending/)', () => {
     await pendingFile('.000001700000000001-00000001-000000001-aaaaaa.jsonl.tmp', ['half']);
     expect((await (await openRecorder(tmp.dir)).append({ id: 'own' })).merged).to.equal(0);
     expect(idsOf((await readStore(tmp.dir)).active)).to.deep.equal(['own']);
+  });
+
+  it('moves a spill its writer never finished to metrics.corrupt/ once it is older than the stale-lock age', async () => {
+    const temp = '.000001700000000001-00000001-000000001-aaaaaa.jsonl.tmp';
+    await pendingFile(temp, ['half']);
+    const then = new Date(Date.now() - 5000);
+    await utimes(join(paths().pending, temp), then, then);
+    expect((await (await openRecorder(tmp.dir, { lockStaleMs: 60_000 })).append({ id: 'own' })).merged).to.equal(0);
+    let s = await readStore(tmp.dir);
+    expect(s.pending).to.deep.equal([temp]);
+    expect((await (await openRecorder(tmp.dir, { lockStaleMs: 1000 })).append({ id: 'own2' })).merged).to.equal(0);
+    s = await readStore(tmp.dir);
+    expect(idsOf(s.all)).to.deep.equal(['own', 'own2']);
+    expect(s.pending).to.deep.equal([]);
+    expect([...s.corrupt]).to.deep.equal([['metrics.pending.unacknowledged.000001700000000001-00000001-000000001-aaaaaa.jsonl', `${line('half')}\n`]]);
   });
 
   describe('an interrupted merge', () => {
