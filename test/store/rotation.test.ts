@@ -228,9 +228,9 @@ describe('store/recorder: rotation', () => {
 
   describe('CODEX_METRICS_ROTATE_INTERVAL', () => {
     it('seals an active segment older than the interval at the next append, not a young one', async () => {
-      const rec = await openRecorder(tmp.dir, { rotateInterval: '400ms' });
+      const rec = await openRecorder(tmp.dir, { rotateInterval: '1s' });
       await rec.append({ id: 'a' });
-      await sleep(500);
+      await sleep(1200);
       const res = await rec.append({ id: 'b' });
       expect(res.sealed.map((r) => r.lines)).to.deep.equal([1]);
       await rec.append({ id: 'c' });
@@ -243,10 +243,10 @@ describe('store/recorder: rotation', () => {
       const probe = join(tmp.dir, 'probe');
       await writeFile(probe, '');
       if (!((await stat(probe)).birthtimeMs > 0)) this.skip(); // the file system keeps no creation time
-      const rec = await openRecorder(tmp.dir, { rotateInterval: '400ms' });
+      const rec = await openRecorder(tmp.dir, { rotateInterval: '1s' });
       await rec.append({ id: 'a' });
       await rec.rotate();
-      await sleep(500);
+      await sleep(1200);
       await rec.append({ id: 'b' });
       await rec.append({ id: 'c' });
       const s = await readStore(tmp.dir);
