@@ -1,9 +1,12 @@
 import { expect } from 'chai';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { tryLock } from '../../lib/store/lock.js';
 import { jsonl, runCli, runEntry, type CliResult } from '../helpers/cli.js';
 import { idsOf, readStore } from '../helpers/store.js';
-import { useTmpDir } from '../helpers/tmp.js';
+import { quietLog, useTmpDir } from '../helpers/tmp.js';
 
 /** Every file under `root` with its content: to show that a failed command wrote nothing. */
 async function tree(root: string): Promise<Record<string, string>> {
@@ -159,6 +162,28 @@ describe('cli: record, rotate, segments', function () {
       expect(r.code).to.equal(1);
       expect(lastErrorLine(r)).to.include('does not exist');
       expect(await tree(tmp.dir)).to.deep.equal({});
+    });
+  });
+
+  describe('logs', () => {
+    it('logs each spill, stale-lock takeover, quarantine, merge and seal to stderr as pino JSON; stdout stays data', async () => {
+      const env = { CODEX_METRICS_LOG_LEVEL: 'info', CODEX_METRICS_MAX_LINES: '1' };
+      await mkdir(root());
+      const held = (await tryLock(join(root(), 'metrics.lock'), { staleMs: 300_000, log: quietLog }))!;
+      const spill = await cli(['record', '--json'], { input: jsonl([{ id: 'p' }]), env });
+      await held.release();
+      expect(spill.stdout).to.equal('{"recorded":1}\n');
+      const messages = (r: CliResult) => r.stderr.trimEnd().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(messages(spill).join('\n')).to.match(/spilled/);
+
+      const dead = spawnSync(process.execPath, ['-e', '']).pid;
+      await writeFile(join(root(), 'metrics.lock'), JSON.stringify({ pid: dead, host: hostname(), time: new Date().toISOString(), token: 't' }));
+      await writeFile(join(root(), 'metrics.json'), '{"id":"to');
+      const repair = await cli(['record', '--json'], { input: jsonl([{ id: 'a' }, { id: 'b' }]), env });
+      expect(repair.code, repair.stderr).to.equal(0);
+      expect(repair.stdout).to.equal('{"recorded":2}\n');
+      const msgs = messages(repair).join('\n');
+      for (const what of [/took over stale lock/, /torn tail/, /merged pending/, /sealed segment/]) expect(msgs).to.match(what);
     });
   });
 
