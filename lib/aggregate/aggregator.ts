@@ -207,6 +207,10 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       RunIdIndex.purgeAfter(runIdsPath(paths, reducer), base?.seq ?? 0);
       faultPoint('aggregate:after-purge');
     }
+    if (base && base.counts.runs > 0 && !(await ifExists(() => lstat(runIdsPath(paths, reducer))))) {
+      // The ids of deleted segments lived only there: no pass can learn them again.
+      log.warn({ index: runIdsPath(paths, reducer), retainedThrough: base.seq }, 'aggregate: the run-id index is gone; repeats of run_ids from segments retention deleted will count as new runs');
+    }
     const bulk = start.mode === 'rebuild' || (await unreadBytes(ctx, snap, start.cursor)) > BULK_BYTES;
     const ids = RunIdIndex.open(runIdsPath(paths, reducer), bulk);
     const before = { ...start.counts };

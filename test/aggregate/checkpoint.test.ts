@@ -3,6 +3,7 @@ import { readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { aggregate, type AggregateResult } from '../../lib/aggregate/aggregator.js';
 import { orchestratorReducer } from '../../lib/aggregate/orchestrator.js';
+import { retention } from '../../lib/retention/retention.js';
 import { Recorder } from '../../lib/store/recorder.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { appendRaw, captureLog, line, readOutput, readOutputs, rebuildInCopy, run, warnings } from './helpers.js';
@@ -147,6 +148,15 @@ describe('aggregate: checkpoint invalidation falls back to a correct rebuild', f
     await appendRaw(root(), line(entry(1)) + line(entry(2)));
     const r = await expectRebuild(/run-id/);
     expect(r).to.include({ totalRuns: 8, duplicates: 2 });
+  });
+
+  it('run-id index deleted after retention: the ids of deleted segments are lost, and the pass says so', async () => {
+    await aggregated();
+    await retention({ dir: root(), retention: { maxSegments: 0 }, log: quietLog });
+    await rm(join(root(), 'metrics', 'run-ids'), { recursive: true });
+    const { log, records } = captureLog();
+    await aggregate({ dir: root(), log });
+    expect(warnings(records).map((w) => w['msg']).join('\n')).to.match(/run-id index is gone/);
   });
 
   it('a deleted output is written again from the checkpoint, without a rebuild', async () => {

@@ -298,9 +298,9 @@ describe('aggregate: incremental equals rebuild (property)', function () {
 
   it('for random histories of appends, seals, retention, crashes and aggregations', async () => {
     await fc.assert(
-      fc.asyncProperty(storeConfig, fc.array(op, { minLength: 1, maxLength: 30 }), (cfg, ops) => runHistory(cfg, ops)),
+      fc.asyncProperty(storeConfig, fc.array(op, { minLength: 1, maxLength: 40 }), (cfg, ops) => runHistory(cfg, ops)),
       {
-        numRuns: Number(process.env['PROPERTY_RUNS'] ?? 50),
+        numRuns: Number(process.env['PROPERTY_RUNS'] ?? 60),
         examples: [
           // Found by this property: retention folded lines appended after the checkpoint, and
           // the next pass, with nothing after the base, kept the stale outputs.
