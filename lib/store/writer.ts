@@ -200,21 +200,32 @@ export class WriterSession {
       }
     }
     for (const m of merging) await this.resumeMerge(m);
+    const claimed: string[] = [];
+    let entries = 0;
     for (const name of ready) {
       const text = await ifExists(() => readFile(join(this.paths.pending, name), 'utf8'));
       if (text === undefined) continue;
       const { lines } = splitCompleteLines(text);
       const s = await this.activeStats();
       const at: Position = { seq: await this.currentSeq(), offset: s.size };
-      const claimed = await claimForMerge(this.paths, name, at);
+      claimed.push(await claimForMerge(this.paths, name, at));
       faultPoint('writer:merge-claimed');
       await this.appendLines(lines);
-      await this.closeHandle();
-      faultPoint('writer:merge-appended');
-      await unlink(join(this.paths.pending, claimed));
-      this.merged += lines.length;
-      this.log.info({ file: name, entries: lines.length }, 'merged pending entries');
+      entries += lines.length;
     }
+    if (claimed.length === 0) return;
+    // The spills were durable when acknowledged: their new home must be too before they go.
+    await this.syncActive();
+    faultPoint('writer:merge-appended');
+    for (const c of claimed) await unlink(join(this.paths.pending, c));
+    this.merged += entries;
+    this.log.info({ files: claimed.length, entries }, 'merged pending entries');
+  }
+
+  /** fsync what this session appended to the active file (seals sync their own files). */
+  private async syncActive(): Promise<void> {
+    if (this.config.fsync !== 'never') await this.handle?.sync();
+    await this.closeHandle();
   }
 
   /** A merge that died half way: append only the lines not already at its position. */
@@ -236,7 +247,7 @@ export class WriterSession {
     present = Math.min(present, lines.length);
     this.stats = undefined;
     await this.appendLines(lines.slice(present));
-    await this.closeHandle();
+    await this.syncActive();
     await unlink(path);
     this.merged += lines.length - present;
     this.log.warn({ file: m.original, alreadyWritten: present, appended: lines.length - present }, 'resumed interrupted merge of pending entries');
