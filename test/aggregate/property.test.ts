@@ -129,7 +129,7 @@ class Model {
     this.pending = [];
   }
 
-  /** aggregate takes the writer lock only when something is pending. */
+  /** aggregate (and retention with nothing to delete) takes the writer lock only when something is pending. */
   aggregated(): void {
     if (this.pending.length > 0) this.locked();
   }
@@ -180,12 +180,15 @@ class Model {
   }
 }
 
-async function withFault<T>(point: string, work: () => Promise<T>): Promise<void> {
+/** Runs `work` with a fault injected at `point`; true when it fired. */
+async function withFault<T>(point: string, work: () => Promise<T>): Promise<boolean> {
   process.env['CODEX_METRICS_FAULT'] = point;
   try {
     await work();
+    return false;
   } catch (err) {
     if (!/injected fault/.test((err as Error).message)) throw err;
+    return true;
   } finally {
     delete process.env['CODEX_METRICS_FAULT'];
   }
@@ -261,12 +264,16 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
           break;
         case 'retention': {
           const r = await retention({ dir: root, retention: { maxSegments: o.keep }, log: quietLog });
+          // Deleting takes the writer lock; with nothing to delete, only pending entries do.
           if (r.deleted.length > 0) model.locked();
+          else model.aggregated();
           break;
         }
         case 'crash':
           if (o.at === 'retention-after-fold') {
-            await withFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog }));
+            // Dies after the fold, before the writer lock; with nothing to fold it only merges pending entries.
+            const fired = await withFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog }));
+            if (!fired) model.aggregated();
           } else {
             await withFault(`aggregate:${o.at}`, () => aggregate({ dir: root, log: quietLog, rebuild: o.at === 'after-purge' }));
             model.aggregated();
