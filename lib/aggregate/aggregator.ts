@@ -282,7 +282,13 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
 
 
 /** Drop-in for the orchestrator's call: root runsRoot/taskId, outputs under outRoot/taskId. */
-export async function updateMetricsAggregates(env: { runsRoot: string; outRoot: string; taskId: string } & StoreOptions): Promise<AggregateResult> {
+export async function updateMetricsAggregates(env: { runsRoot: string; outRoot: string; taskId: string } & Omit<AggregateOptions, 'dir' | 'out'>): Promise<AggregateResult> {
   const { runsRoot, outRoot, taskId, ...rest } = env;
-  return aggregate({ ...rest, dir: join(runsRoot, taskId), out: join(outRoot, taskId) });
+  const dir = join(runsRoot, taskId);
+  // As the orchestrator's own call: a task that has recorded nothing yet has nothing to aggregate.
+  if (!(await ifExists(() => lstat(dir)))) {
+    const reducer = rest.reducer ?? orchestratorReducer;
+    return { mode: 'incremental', linesRead: 0, malformed: 0, invalid: 0, duplicates: 0, totalRuns: 0, totals: zeroCounts(), written: [], problems: [], cursor: { seq: 1, offset: 0, line: 0 }, state: reducer.init() };
+  }
+  return aggregate({ ...rest, dir, out: join(outRoot, taskId) });
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { updateMetricsAggregates } from '../../lib/index.js';
 import { retention } from '../../lib/retention/retention.js';
@@ -92,5 +92,12 @@ describe('aggregate through the CLI and the drop-in API', function () {
 
     const again = await updateMetricsAggregates({ runsRoot, outRoot, taskId, log: quietLog });
     expect(again).to.include({ mode: 'incremental', linesRead: 0, totalRuns: 2 });
+  });
+
+  it('updateMetricsAggregates for a task that has recorded nothing writes nothing and creates nothing', async () => {
+    const r = await updateMetricsAggregates({ runsRoot: join(tmp.dir, '.runs'), outRoot: join(tmp.dir, 'out'), taskId: 'never-ran', log: quietLog });
+    expect(r).to.include({ totalRuns: 0, linesRead: 0 });
+    expect(r.written).to.deep.equal([]);
+    expect(await readdir(tmp.dir)).to.deep.equal([]);
   });
 });
