@@ -5,6 +5,7 @@
  *
  *   child.js rebuild DIR            aggregate --rebuild through the API
  *   child.js baseline DIR           read the same files, split2, JSON.parse, nothing else
+ *   child.js parse DIR              JSON.parse each line as read by the store's own reader (scanLines)
  *   child.js append DIR N PREFIX    N appends of one entry each (a concurrent writer)
  */
 import { createReadStream } from 'node:fs';
@@ -12,11 +13,14 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import split2 from 'split2';
 import { aggregate } from '../lib/aggregate/aggregator.js';
+import { scanLines } from '../lib/store/lines.js';
 import { Recorder } from '../lib/store/recorder.js';
 import { EntrySource, storeFiles } from './generate.js';
 
 export interface ChildResult {
   ms: number;
+  /** CPU time (user + system) of the measured work, ms: steadier than wall time on a busy machine. */
+  cpuMs: number;
   /** Peak resident set size of the whole process, KiB. */
   maxRssKb: number;
   /** Wall clock (ms since epoch) when the measured work started and ended. */
@@ -32,7 +36,8 @@ async function baseline(dir: string): Promise<Record<string, unknown>> {
   for (const file of await storeFiles(dir)) {
     await pipeline(
       createReadStream(file),
-      split2(),
+      // The same matcher as the store's reader: the default regex (/\r?\n/) would flatter the rebuild.
+      split2('\n'),
       new Writable({
         objectMode: true,
         write(line: string, _enc, cb) {
@@ -46,6 +51,23 @@ async function baseline(dir: string): Promise<Record<string, unknown>> {
         },
       }),
     );
+  }
+  return { lines, objects };
+}
+
+/** The store's reader with nothing but JSON.parse behind it: what the aggregation itself adds is the rest. */
+async function parseOnly(dir: string): Promise<Record<string, unknown>> {
+  let lines = 0;
+  let objects = 0;
+  for (const path of await storeFiles(dir)) {
+    await scanLines({ path, compressed: path.endsWith('.gz') }, (line) => {
+      lines++;
+      try {
+        if (typeof JSON.parse(line) === 'object') objects++;
+      } catch {
+        // as in the baseline
+      }
+    });
   }
   return { lines, objects };
 }
@@ -78,12 +100,13 @@ function hashSeed(s: string): number {
 const [task, dir, ...rest] = process.argv.slice(2);
 const work: Record<string, () => Promise<Record<string, unknown>>> = {
   baseline: () => baseline(dir!),
+  parse: () => parseOnly(dir!),
   rebuild: () => rebuild(dir!),
   append: () => append(dir!, Number(rest[0]), rest[1]!),
 };
 const run = task !== undefined ? work[task] : undefined;
 if (!run || !dir) {
-  process.stderr.write('usage: child.js rebuild|baseline DIR | append DIR N PREFIX\n');
+  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX\n');
   process.exit(2);
 }
 // Concurrent writers start together: the parent names the moment.
@@ -91,7 +114,9 @@ const startAt = Number(process.env['BENCH_START_AT'] ?? 0);
 if (startAt > Date.now()) await new Promise((r) => setTimeout(r, startAt - Date.now()));
 const startedAt = Date.now();
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const extra = await run();
 const ms = performance.now() - t0;
-const result: ChildResult = { ms, maxRssKb: process.resourceUsage().maxRSS, startedAt, endedAt: Date.now(), ...extra };
+const cpu = process.cpuUsage(cpu0);
+const result: ChildResult = { ms, cpuMs: (cpu.user + cpu.system) / 1000, maxRssKb: process.resourceUsage().maxRSS, startedAt, endedAt: Date.now(), ...extra };
 process.stdout.write(`${JSON.stringify(result)}\n`);
