@@ -88,8 +88,8 @@ function runProcess(argv: string[], opts: { input?: string; env?: NodeJS.Process
   });
 }
 
-async function runChild(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
-  const p = await runProcess([CHILD, ...argv], { env });
+async function runChild(argv: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<ChildResult> {
+  const p = await runProcess([...nodeFlags, CHILD, ...argv], { env });
   if (p.code !== 0) throw new Error(`child ${argv.join(' ')} exited ${p.code}: ${p.stderr.trim()}`);
   return JSON.parse(p.stdout) as ChildResult;
 }
@@ -108,14 +108,28 @@ interface SizeResult {
   segments: number;
   bytes: number;
   baselineMs: Summary;
+  /** The store's own reader with only JSON.parse behind it. */
+  parseMs: Summary;
   rebuildMs: Summary;
   baselineMBps: Summary;
+  parseMBps: Summary;
   rebuildMBps: Summary;
   rebuildEntriesPerS: Summary;
   /** Rebuild throughput over baseline throughput, medians. */
   ratio: number;
+  /** Rebuild throughput over parse-only throughput through the same reader: what aggregating costs. */
+  ratioToParse: number;
+  /** The same ratios by CPU time (user + system): steadier when other work shares the machine. */
+  cpuRatio: number;
+  cpuRatioToParse: number;
+  baselineCpuMs: Summary;
+  parseCpuMs: Summary;
+  rebuildCpuMs: Summary;
   baselineRssMB: Summary;
   rebuildRssMB: Summary;
+  /** The same with V8's young generation capped (SEMI_FLAG): the store's own memory, without V8's heap sizing. */
+  baselineRssCappedMB: Summary | undefined;
+  rebuildRssCappedMB: Summary | undefined;
   perRunApiMs: Summary;
   perRunCliMs: Summary;
 }
@@ -153,26 +167,47 @@ async function perRunCli(dir: string, source: EntrySource, reps: number, maxByte
   return summarize(times);
 }
 
+/** Caps the young generation, which V8 grows with allocation volume whatever the program keeps. */
+const SEMI_FLAG = '--max-semi-space-size=2';
+const rssMB = (c: ChildResult) => (c.maxRssKb * 1024) / MB;
+
 async function benchLayout(dir: string, entries: number, layout: SizeResult['layout'], gen: GenStats, segments: number, maxBytes: number): Promise<SizeResult> {
   const baseline: ChildResult[] = [];
+  const parse: ChildResult[] = [];
   const rebuild: ChildResult[] = [];
-  // Interleaved, so a slow spell on a shared machine hits both alike.
-  for (let i = 0; i < REPS; i++) {
-    const b = await runChild(['baseline', dir]);
-    check(b['lines'] === gen.lines, `baseline at ${dir} read ${b['lines']} lines, expected ${gen.lines}`);
-    baseline.push(b);
-    const r = await runChild(['rebuild', dir]);
+  const cappedBaseline: ChildResult[] = [];
+  const cappedRebuild: ChildResult[] = [];
+  const checkRebuild = (r: ChildResult) =>
     check(
       r['linesRead'] === gen.lines && r['totalRuns'] === gen.runs && r['duplicates'] === gen.duplicates && r['invalid'] === gen.invalid,
       `rebuild at ${dir} counted ${JSON.stringify(r)}, expected ${JSON.stringify(gen)}`,
     );
+  // Interleaved, so a slow spell on a shared machine hits all alike.
+  for (let i = 0; i < REPS; i++) {
+    const b = await runChild(['baseline', dir]);
+    check(b['lines'] === gen.lines, `baseline at ${dir} read ${b['lines']} lines, expected ${gen.lines}`);
+    baseline.push(b);
+    const p = await runChild(['parse', dir]);
+    check(p['lines'] === gen.lines, `parse at ${dir} read ${p['lines']} lines, expected ${gen.lines}`);
+    parse.push(p);
+    const r = await runChild(['rebuild', dir]);
+    checkRebuild(r);
     rebuild.push(r);
+    if (!QUICK) {
+      cappedBaseline.push(await runChild(['baseline', dir], {}, [SEMI_FLAG]));
+      const c = await runChild(['rebuild', dir], {}, [SEMI_FLAG]);
+      checkRebuild(c);
+      cappedRebuild.push(c);
+    }
   }
   const source = new EntrySource(2 + entries, 0);
   const perRunApiMs = await perRunApi(dir, source, QUICK ? 10 : 20, maxBytes);
   const perRunCliMs = await perRunCli(dir, source, QUICK ? 3 : 7, maxBytes);
   const baselineMs = summarize(baseline.map((c) => c.ms));
+  const parseMs = summarize(parse.map((c) => c.ms));
   const rebuildMs = summarize(rebuild.map((c) => c.ms));
+  const cpu = (xs: ChildResult[]) => summarize(xs.map((c) => c.cpuMs));
+  const [baselineCpuMs, parseCpuMs, rebuildCpuMs] = [cpu(baseline), cpu(parse), cpu(rebuild)];
   const mbps = (ms: number) => gen.bytes / MB / (ms / 1000);
   return {
     entries,
@@ -180,16 +215,37 @@ async function benchLayout(dir: string, entries: number, layout: SizeResult['lay
     segments,
     bytes: gen.bytes,
     baselineMs,
+    parseMs,
     rebuildMs,
     baselineMBps: mapSummary(baselineMs, mbps),
+    parseMBps: mapSummary(parseMs, mbps),
     rebuildMBps: mapSummary(rebuildMs, mbps),
     rebuildEntriesPerS: mapSummary(rebuildMs, (ms) => gen.lines / (ms / 1000)),
     ratio: baselineMs.median / rebuildMs.median,
-    baselineRssMB: summarize(baseline.map((c) => (c.maxRssKb * 1024) / MB)),
-    rebuildRssMB: summarize(rebuild.map((c) => (c.maxRssKb * 1024) / MB)),
+    ratioToParse: parseMs.median / rebuildMs.median,
+    cpuRatio: baselineCpuMs.median / rebuildCpuMs.median,
+    cpuRatioToParse: parseCpuMs.median / rebuildCpuMs.median,
+    baselineCpuMs,
+    parseCpuMs,
+    rebuildCpuMs,
+    baselineRssMB: summarize(baseline.map(rssMB)),
+    rebuildRssMB: summarize(rebuild.map(rssMB)),
+    baselineRssCappedMB: cappedBaseline.length ? summarize(cappedBaseline.map(rssMB)) : undefined,
+    rebuildRssCappedMB: cappedRebuild.length ? summarize(cappedRebuild.map(rssMB)) : undefined,
     perRunApiMs,
     perRunCliMs,
   };
+}
+
+/** A CLI process that does nothing but start: the floor under any per-run cost through the CLI. */
+async function cliFloor(): Promise<Summary> {
+  const times: number[] = [];
+  for (let i = 0; i < REPS + 1; i++) {
+    const p = await runProcess([BIN, '--help']);
+    check(p.code === 0, `codex-metrics --help exited ${p.code}`);
+    if (i > 0) times.push(p.ms);
+  }
+  return summarize(times);
 }
 
 async function benchSizes(root: string): Promise<SizeResult[]> {
@@ -205,7 +261,7 @@ async function benchSizes(root: string): Promise<SizeResult[]> {
       ['rotated 10 MiB', dirs.rotated, g.value.segments[1]!, SEGMENT_BYTES],
     ] as const) {
       const r = await benchLayout(dir, entries, layout, g.value.stats, segments, maxBytes);
-      progress(`${humanCount(entries)} ${layout}: rebuild ${fmt(r.rebuildMBps.median)} MB/s vs baseline ${fmt(r.baselineMBps.median)} MB/s (${fmt(r.ratio)}), per run ${fmt(r.perRunApiMs.median)} ms API / ${fmt(r.perRunCliMs.median)} ms CLI, rebuild RSS ${fmt(r.rebuildRssMB.median)} MB`);
+      progress(`${humanCount(entries)} ${layout}: rebuild ${fmt(r.rebuildMBps.median)} MB/s vs baseline ${fmt(r.baselineMBps.median)} MB/s (${fmt(r.ratio)}), reader+parse ${fmt(r.parseMBps.median)} MB/s, per run ${fmt(r.perRunApiMs.median)} ms API / ${fmt(r.perRunCliMs.median)} ms CLI, rebuild RSS ${fmt(r.rebuildRssMB.median)} MB`);
       out.push(r);
     }
     if (!args.keep) await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
@@ -408,7 +464,12 @@ function targets(sizes: SizeResult[]): Target[] {
     const cheaperCli = b.rebuildMs.median / b.perRunCliMs.median;
     out.push({ target: `per run (CLI) ≥ 1000 × cheaper than a rebuild at ${humanCount(large)} (${layout})`, measured: `${fmt(cheaperCli)} ×`, holds: cheaperCli >= 1000 });
     const rss = b.rebuildRssMB.median / a.rebuildRssMB.median;
-    out.push({ target: `rebuild peak RSS at ${humanCount(large)} ≤ 1.3 × at ${humanCount(small)} (${layout})`, measured: `${fmt(rss)} × (${fmt(b.rebuildRssMB.median)} vs ${fmt(a.rebuildRssMB.median)} MB)`, holds: rss <= 1.3 });
+    const base = b.baselineRssMB.median / a.baselineRssMB.median;
+    out.push({ target: `rebuild peak RSS at ${humanCount(large)} ≤ 1.3 × at ${humanCount(small)} (${layout})`, measured: `${fmt(rss)} × (${fmt(b.rebuildRssMB.median)} vs ${fmt(a.rebuildRssMB.median)} MB; bare baseline ${fmt(base)} ×)`, holds: rss <= 1.3 });
+    if (a.rebuildRssCappedMB && b.rebuildRssCappedMB) {
+      const capped = b.rebuildRssCappedMB.median / a.rebuildRssCappedMB.median;
+      out.push({ target: `same, young generation capped (${SEMI_FLAG}) (${layout})`, measured: `${fmt(capped)} × (${fmt(b.rebuildRssCappedMB.median)} vs ${fmt(a.rebuildRssCappedMB.median)} MB)`, holds: capped <= 1.3 });
+    }
     out.push({ target: `rebuild peak RSS at ${humanCount(large)} < 120 MB (${layout})`, measured: `${fmt(b.rebuildRssMB.max)} MB (max)`, holds: b.rebuildRssMB.max < 120 });
   }
   return out;
@@ -426,7 +487,7 @@ function machine() {
   };
 }
 
-function report(m: ReturnType<typeof machine>, sizes: SizeResult[], append: AppendResult[], seal: SealResult | undefined, goals: Target[], seconds: number): string {
+function report(m: ReturnType<typeof machine>, sizes: SizeResult[], floor: Summary | undefined, append: AppendResult[], seal: SealResult | undefined, goals: Target[], seconds: number): string {
   const parts: string[] = [];
   parts.push(
     `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGB} GB RAM, Node ${m.node}, ${m.platform}. ` +
@@ -434,21 +495,45 @@ function report(m: ReturnType<typeof machine>, sizes: SizeResult[], append: Appe
       `in the page cache; fsync at the default (\`seal\`). Took ${fmt(seconds)} s.`,
   );
   if (sizes.length) {
+    const capped = sizes.some((r) => r.rebuildRssCappedMB);
+    const opt = (x: Summary | undefined) => (x ? fmtSummary(x) : '–');
     parts.push(
-      '**Full rebuild** (`aggregate --rebuild` through the API, fresh process) **vs the bare baseline** (same files, `split2`, `JSON.parse` each line, nothing else):',
+      '**Full rebuild** (`aggregate --rebuild` through the API, in a fresh process) **vs the bare baseline** (the same files through `fs.createReadStream`, `split2(\'\\n\')`, `JSON.parse` each line, nothing else). ' +
+        '"reader + parse" is the store\'s own reader (`scanLines`) with only `JSON.parse` behind it, so *rebuild / reader+parse* is what aggregating itself costs (classify, run-id index, reducer, outputs, fsync):',
       markdownTable(
-        ['history', 'layout', 'MB', 'baseline MB/s', 'rebuild MB/s', 'rebuild entries/s', 'rebuild / baseline'],
-        sizes.map((r) => [humanCount(r.entries), r.segments ? `${r.layout} (${r.segments} segments)` : r.layout, fmt(r.bytes / MB), fmtSummary(r.baselineMBps), fmtSummary(r.rebuildMBps), fmtSummary(r.rebuildEntriesPerS), fmt(r.ratio)]),
+        ['history', 'layout', 'MB', 'baseline MB/s', 'reader + parse MB/s', 'rebuild MB/s', 'rebuild entries/s', 'rebuild / baseline', 'rebuild / reader+parse', 'same two, by CPU time'],
+        sizes.map((r) => [
+          humanCount(r.entries),
+          r.segments ? `${r.layout} (${r.segments} segments)` : r.layout,
+          fmt(r.bytes / MB),
+          fmtSummary(r.baselineMBps),
+          fmtSummary(r.parseMBps),
+          fmtSummary(r.rebuildMBps),
+          fmtSummary(r.rebuildEntriesPerS),
+          fmt(r.ratio),
+          fmt(r.ratioToParse),
+          `${fmt(r.cpuRatio)}, ${fmt(r.cpuRatioToParse)}`,
+        ]),
       ),
-      '**Per-run cost**: append one entry, then aggregate incrementally (what the orchestrator does after each run). API: in process (`Recorder.append` + `aggregate`); CLI: a whole `codex-metrics record --aggregate` process. Milliseconds:',
+      `**Per-run cost**: append one entry, then aggregate incrementally (what the orchestrator does after each run). API: in process (\`Recorder.append\` + \`aggregate\`); CLI: a whole \`codex-metrics record --aggregate\` process` +
+        (floor ? `, of which starting Node and loading the CLI (\`codex-metrics --help\`) takes ${fmtSummary(floor)} ms` : '') +
+        '. Milliseconds:',
       markdownTable(
         ['history', 'layout', 'per run, API ms', 'per run, CLI ms', 'full rebuild ms', 'rebuild / per run (API)'],
         sizes.map((r) => [humanCount(r.entries), r.layout, fmtSummary(r.perRunApiMs), fmtSummary(r.perRunCliMs), fmtSummary(r.rebuildMs), fmt(r.rebuildMs.median / r.perRunApiMs.median)]),
       ),
-      '**Peak RSS** of a full rebuild in a child process (`process.resourceUsage().maxRSS`), MB, with the bare baseline for scale:',
+      '**Peak RSS** of a full rebuild in a child process (`process.resourceUsage().maxRSS`), MB, with the bare baseline for scale' +
+        (capped ? `; "capped": the same processes run with \`node ${SEMI_FLAG}\`, which stops V8 from growing its young generation with allocation volume (the baseline then stays flat, so what is left is the store's own memory)` : '') +
+        ':',
       markdownTable(
-        ['history', 'layout', 'rebuild RSS MB', 'baseline RSS MB'],
-        sizes.map((r) => [humanCount(r.entries), r.layout, fmtSummary(r.rebuildRssMB), fmtSummary(r.baselineRssMB)]),
+        ['history', 'layout', 'rebuild RSS MB', 'baseline RSS MB', ...(capped ? ['rebuild, capped', 'baseline, capped'] : [])],
+        sizes.map((r) => [
+          humanCount(r.entries),
+          r.layout,
+          fmtSummary(r.rebuildRssMB),
+          fmtSummary(r.baselineRssMB),
+          ...(capped ? [opt(r.rebuildRssCappedMB), opt(r.baselineRssCappedMB)] : []),
+        ]),
       ),
     );
   }
@@ -485,10 +570,14 @@ async function main(): Promise<number> {
   progress(`${QUICK ? 'quick' : 'full'} run: sizes ${SIZES.map(humanCount).join(', ')}, ${REPS} runs each; ${m.cores} cores, Node ${m.node}`);
   const root = await mkdtemp(join(process.env['BENCH_TMP'] ?? tmpdir(), 'codex-metrics-bench-'));
   let sizes: SizeResult[] = [];
+  let floor: Summary | undefined;
   let append: AppendResult[] = [];
   let seal: SealResult | undefined;
   try {
-    if (ONLY.has('rebuild')) sizes = await benchSizes(root);
+    if (ONLY.has('rebuild')) {
+      floor = await cliFloor();
+      sizes = await benchSizes(root);
+    }
     if (ONLY.has('append')) append = await benchAppend(root);
     if (ONLY.has('seal')) seal = await benchSeal(root);
   } catch (err) {
@@ -498,12 +587,12 @@ async function main(): Promise<number> {
   }
   const seconds = (performance.now() - started) / 1000;
   const goals = targets(sizes);
-  const text = report(m, sizes, append, seal, goals, seconds);
+  const text = report(m, sizes, floor, append, seal, goals, seconds);
   process.stdout.write(`\n${text}\n`);
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'latest.json'),
-    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, sizes, append, seal, targets: goals, failures }, null, 2)}\n`,
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, append, seal, targets: goals, failures }, null, 2)}\n`,
   );
   // Only a full run of every section speaks for the README; quick runs must not overwrite it.
   if (!QUICK && !args.sizes && !args.only && failures.length === 0) await writeFile(join(RESULTS, 'README-table.md'), text);
