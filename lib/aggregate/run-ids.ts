@@ -188,15 +188,6 @@ function recordOf(id: string, pos: Position): string {
   return `\n${pos.seq}\t${pos.offset}\t${JSON.stringify(id)}\n`;
 }
 
-/** JSON.stringify leaves it as it is: printable ASCII without '"' or '\\'. */
-function isPlainId(id: string): boolean {
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
-}
-
 /** A number String() writes as plain decimal digits (at most 16). */
 function isIndex(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
@@ -205,7 +196,11 @@ function isIndex(n: number): boolean {
 function writeDigits(buf: Buffer, p: number, n: number): number {
   let digits = 1;
   for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-  for (let i = p + digits - 1, x = n; i >= p; i--, x = Math.floor(x / 10)) buf[i] = 0x30 + (x % 10);
+  let i = p + digits - 1;
+  let x = n;
+  // Integer division is much cheaper while the value fits 31 bits.
+  for (; x > 0x7fffffff; i--, x = Math.floor(x / 10)) buf[i] = 0x30 + (x % 10);
+  for (; i >= p; i--, x = (x / 10) | 0) buf[i] = 0x30 + (x % 10);
   return p + digits;
 }
 
@@ -228,12 +223,13 @@ class PendingBucket {
 
   /**
    * Append the record of `id` at `pos`; false when it does not fit (write
-   * out first). Plain ids (printable ASCII, nothing JSON escapes) are written
-   * byte by byte: the same bytes as the template string, without building it.
+   * out first). Plain ids (printable ASCII without '"' or '\\': nothing
+   * JSON.stringify escapes) are written byte by byte: the same bytes as the
+   * template string, without building it.
    */
   tryAdd(id: string, pos: Position): boolean {
     const room = PENDING_BYTES - this.used;
-    if (isPlainId(id) && isIndex(pos.seq) && isIndex(pos.offset)) {
+    if (isIndex(pos.seq) && isIndex(pos.offset)) {
       if (room < id.length + 2 * 16 + 6) return false;
       const buf = (this.buf ??= Buffer.allocUnsafe(PENDING_BYTES));
       let p = this.used;
@@ -243,11 +239,22 @@ class PendingBucket {
       p = writeDigits(buf, p, pos.offset);
       buf[p++] = 0x09;
       buf[p++] = 0x22;
-      for (let i = 0; i < id.length; i++) buf[p++] = id.charCodeAt(i);
-      buf[p++] = 0x22;
-      buf[p++] = 0x0a;
-      this.used = p;
-      return true;
+      let plain = true;
+      for (let i = 0; i < id.length; i++) {
+        const c = id.charCodeAt(i);
+        if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+          plain = false;
+          break;
+        }
+        buf[p++] = c;
+      }
+      if (plain) {
+        buf[p++] = 0x22;
+        buf[p++] = 0x0a;
+        this.used = p;
+        return true;
+      }
+      // Not plain: what was copied is dropped (used is unchanged) and the record is encoded whole below.
     }
     const record = recordOf(id, pos);
     // A UTF-16 unit is at most 3 UTF-8 bytes: skip the exact count when there is room anyway.
