@@ -7,7 +7,7 @@ import { ifExists, StoreError } from '../errors.js';
 import { fsyncDir, quarantine, unlinkIfExists } from './files.js';
 import { lock } from './lock.js';
 import { summarizeFile, splitCompleteLines } from './lines.js';
-import { ACTIVE_FILE, INDEX_FILE, type SegmentName } from './names.js';
+import { ACTIVE_FILE, INDEX_FILE, parseSegmentName, type SegmentName } from './names.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from './recorder.js';
 import { describeSegment, readIndex, retainedSeq, scanSegmentsDir, writeIndex, type SegmentRecord } from './segment-index.js';
 import { withWriter } from './writer.js';
@@ -247,13 +247,25 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
       try {
         await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000 }, async () => {
           // prepare() has already moved the active file's torn tail away and merged pending entries.
+          const resolved = new Set<number>();
           for (const t of first.twins) {
-            if (await unlinkIfExists(join(ctx.paths.segments, t))) repaired.push(`${t}: removed plain twin of a compressed segment`);
+            const seq = parseSegmentName(t)?.seq;
+            const gz = first.checks.find((c) => c.name.seq === seq);
+            if (gz?.error) {
+              // The compression was interrupted or its result is damaged: the plain copy is the segment.
+              const gzPath = join(ctx.paths.segments, gz.name.file);
+              const saved = await quarantine(ctx.paths.corrupt, gzPath, gz.error.kind, await readFile(gzPath));
+              await unlinkIfExists(gzPath);
+              resolved.add(gz.name.seq);
+              repaired.push(`${gz.name.file}: ${gz.error.kind}; kept its complete plain copy ${t}, damaged bytes saved as ${saved}`);
+            } else if (await unlinkIfExists(join(ctx.paths.segments, t))) {
+              repaired.push(`${t}: removed plain twin of a compressed segment`);
+            }
           }
           for (const f of first.stale) {
             if (await unlinkIfExists(join(ctx.paths.segments, f))) repaired.push(`${f}: removed stale temp file`);
           }
-          for (const check of first.checks) await repairSegment(ctx, check, repaired);
+          for (const check of first.checks) if (!resolved.has(check.name.seq)) await repairSegment(ctx, check, repaired);
           const dir = await scanSegmentsDir(ctx.paths);
           const old = await readIndex(ctx.paths);
           const records: SegmentRecord[] = [];

@@ -225,6 +225,22 @@ describe('verify', function () {
     expectSameLines(await goodLines(paths), lines);
   });
 
+  it('plain twin beside a damaged .gz: repair keeps the complete plain copy, quarantines the damaged .gz, loses no line', async () => {
+    const { paths, sealed } = await cleanStore(tmp.dir, 'gzip');
+    const gz = join(paths.segments, sealed[0]!);
+    const twin = sealed[0]!.replace(/\.gz$/, '');
+    const lines = await goodLines(paths);
+    const original = await readFile(gz);
+    await writeFile(join(paths.segments, twin), gunzipSync(original));
+    await writeFile(gz, original.subarray(0, 30));
+    const before = kinds(await verifyCli(tmp.dir));
+    expect(before).to.deep.include([twin, 'twin']);
+    expect((await verifyCli(tmp.dir, true)).problems).to.deep.equal([]);
+    expect(await readdir(paths.segments)).to.include(twin).and.not.include(sealed[0]);
+    expectSameLines(await goodLines(paths), lines);
+    expect([...(await quarantined(paths)).values()].some((b) => b.equals(original.subarray(0, 30)))).to.equal(true);
+  });
+
   it('torn tail in metrics.json: torn-tail error; repair quarantines exactly those bytes', async () => {
     const { paths } = await cleanStore(tmp.dir);
     const active = await readFile(paths.active);
