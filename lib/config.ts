@@ -78,7 +78,8 @@ function unitParser(units: Record<string, number>, expected: string): Parser<num
     const unit = m ? units[m[2]!.toLowerCase()] : undefined;
     if (!m || unit === undefined) fail(source, raw, expected);
     const value = Math.round(Number(m[1]) * unit);
-    if (!Number.isSafeInteger(value)) fail(source, raw, expected);
+    // "0.4" bytes must not round to 0, which means "no limit".
+    if (!Number.isSafeInteger(value) || (value === 0 && Number(m[1]) > 0)) fail(source, raw, expected);
     return value;
   };
 }
@@ -105,14 +106,20 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
 }
 
 const parseStaleMs: Parser<number> = (raw, source) => {
-  const value = parseCount(raw, source);
-  if (value === 0) fail(source, raw, 'a whole number of milliseconds > 0');
+  const expected = 'a whole number of milliseconds > 0';
+  let value: number | undefined;
+  try {
+    value = parseCount(raw, source);
+  } catch {
+    fail(source, raw, expected);
+  }
+  if (value === 0) fail(source, raw, expected);
   return value;
 };
 
 const parseLevel: Parser<string> = (raw, source) => {
   if (isUnset(raw)) return undefined;
-  if (typeof raw === 'string' && isLogLevel(raw.trim())) return raw.trim();
+  if (typeof raw === 'string' && isLogLevel(raw.trim().toLowerCase())) return raw.trim().toLowerCase();
   fail(source, raw, 'a pino level: fatal, error, warn, info, debug, trace or silent');
 };
 

@@ -174,6 +174,11 @@ export async function aggregate(options: AggregateOptions | string = {}): Promis
   const reducer: Reducer<any> = opts.reducer ?? orchestratorReducer;
   const out = opts.out ?? ctx.paths.root;
   await checkRoot(ctx.paths, true);
+  // Found before any output is written, not half way through.
+  for (const dir of [out, join(out, 'metrics')]) {
+    const st = await ifExists(() => lstat(dir));
+    if (st && !st.isDirectory()) throw new StoreError(`--out: ${dir} exists and is not a directory`);
+  }
   await mkdir(ctx.paths.metrics, { recursive: true });
   const held = await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: opts.lockWaitMs ?? 120_000 });
   if (!held) throw new StoreError(`another aggregator holds ${aggregateLockPath(ctx)}`);
@@ -265,7 +270,8 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       written.push(checkpointPath(paths, reducer));
     }
     return {
-      mode: start.mode,
+      // The first pass of a store starts from nothing: incremental, as the CLI promises without --rebuild.
+      mode: start.reason === FIRST_PASS ? 'incremental' : start.mode,
       ...(start.reason !== undefined ? { reason: start.reason } : {}),
       ...pass,
       totalRuns: counts.runs,

@@ -30,7 +30,7 @@ interface EpochAgg {
 export interface OrchestratorState {
   totalRuns: number;
   succeededRuns: number;
-  baseline: { run_id: unknown; recorded_at: unknown; status: unknown; duration_seconds: number | null; completion_rate: number } | null;
+  baseline: { run_id: unknown; recorded_at: unknown; status: unknown; duration_seconds: unknown; completion_rate: number } | null;
   missing: Record<(typeof CHECKED_FIELDS)[number], number>;
   durationSum: number;
   durationCount: number;
@@ -125,7 +125,8 @@ export const orchestratorReducer: Reducer<OrchestratorState> = {
       run_id: e['run_id'],
       recorded_at: e['recorded_at'],
       status: e['status'],
-      duration_seconds: isFiniteNumber(duration) ? duration : null,
+      // As upstream, the value as recorded (null when absent); only a finite number feeds the MTTR.
+      duration_seconds: duration === undefined ? null : duration,
       completion_rate: succeeded ? 1 : 0,
     };
     if (missingArray(e['instance_stats'])) s.missing.instance_stats++;

@@ -1,6 +1,6 @@
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { aggregate, type AggregateResult } from '../aggregate/aggregator.js';
-import type { Command, CommandRun } from './command.js';
+import { plural, type Command, type CommandRun } from './command.js';
 
 /** Progress for people watching a terminal; nothing when stderr is a pipe or file. */
 function progress(ctx: CommandRun): ((file: string, i: number, n: number) => void) | undefined {
@@ -30,10 +30,11 @@ export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{
     duplicates: result.duplicates,
     totalRuns: result.totalRuns,
   };
+  const outputs = result.written.filter((f) => !basename(f).startsWith('aggregate-state')).length;
   const human = [
-    `aggregate (${result.mode}${result.reason && result.mode === 'rebuild' ? `: ${result.reason}` : ''}): read ${result.linesRead} lines, skipped ${result.malformed} malformed, ${result.invalid} invalid, ${result.duplicates} duplicate; ${result.totalRuns} runs in all`,
+    `aggregate (${result.mode}${result.reason && result.mode === 'rebuild' ? `: ${result.reason}` : ''}): read ${plural(result.linesRead, 'line')}, skipped ${result.malformed} malformed, ${result.invalid} invalid, ${result.duplicates} duplicate; ${plural(result.totalRuns, 'run')} in all`,
     ...result.problems.map((p) => `  skipped ${p.file}:${p.line} (${p.kind}: ${p.detail})`),
-    result.written.length ? `wrote ${result.written.length} files` : 'nothing new: outputs already up to date',
+    outputs > 0 ? `wrote ${plural(outputs, 'output file')}` : result.written.length ? 'no counted run yet: no outputs' : 'nothing new: outputs already up to date',
   ].join('\n');
   return { human, json, result };
 }

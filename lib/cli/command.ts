@@ -48,3 +48,12 @@ export function table(header: string[], rows: Array<Array<string | number | null
   const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
+
+/** "1 entry", "2 entries": people read the human output. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function sealedLine(s: { file: string; lines: number; bytes: number }): string {
+  return `sealed ${s.file} (${plural(s.lines, 'line')}, ${plural(s.bytes, 'byte')})`;
+}

@@ -59,21 +59,45 @@ function exitCodeOf(err: unknown): number {
   return err instanceof UsageError ? 2 : 1;
 }
 
+/** The contract's last line is one plain line: messages that quote input may hold newlines. */
 function reasonOf(err: unknown): string {
-  if (err instanceof UsageError || err instanceof StoreError || err instanceof InputError) return err.message;
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e.code === 'string' && e.message) return e.message;
-  return e instanceof Error ? e.message : String(err);
+  const text = err instanceof Error ? err.message : String(err);
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim() || 'unknown error';
+}
+
+/** Parser messages: the first sentence says what is wrong; later ones are Node's advice. */
+function parseProblem(err: unknown): string {
+  const msg = (err as Error).message;
+  // "argument is ambiguous" alone does not say a value was missing; keep its second sentence.
+  return /ambiguous/.test(msg) ? msg.split('\n').slice(0, 2).join(' ') : msg.split(/\.\s|\n/)[0]!;
+}
+
+/** `codex-metrics --dir D --json segments` reads as `codex-metrics segments --dir D --json`. */
+function commandFirst(argv: string[]): string[] {
+  const lead: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (a === '--json' || a.startsWith('--dir=')) lead.push(a);
+    else if (a === '--dir' && i + 1 < argv.length) lead.push(a, argv[++i]!);
+    else break;
+    i++;
+  }
+  return i < argv.length ? [argv[i]!, ...lead, ...argv.slice(i + 1)] : argv;
 }
 
 /** Runs one command line; returns the exit status instead of exiting, so tests can call it. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const write = (s: NodeJS.WritableStream, text: string) => s.write(text.endsWith('\n') ? text : `${text}\n`);
-  const [name, ...rest] = argv;
+  const [name, ...rest] = commandFirst(argv);
   try {
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      write(name === undefined ? io.stderr : io.stdout, mainHelp());
-      return name === undefined ? 2 : 0;
+    if (name === '--help' || name === '-h' || name === 'help') {
+      write(io.stdout, mainHelp());
+      return 0;
+    }
+    if (name === undefined) {
+      write(io.stderr, mainHelp());
+      throw new UsageError('missing command');
     }
     const command = COMMANDS.find((c) => c.name === name);
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
@@ -86,8 +110,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         strict: true,
       });
     } catch (err) {
-      // Node's parser explains how to pass "-"-prefixed positionals; the first sentence is the point.
-      throw new UsageError(`${name}: ${(err as Error).message.split(/\.\s|\n/)[0]}`);
+      throw new UsageError(`${name}: ${parseProblem(err)}`);
     }
     const values = parsed.values as Record<string, string | boolean | undefined>;
     if (values['help']) {
@@ -98,6 +121,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       throw new UsageError(`${name}: unexpected argument "${parsed.positionals[command.maxPositionals]}"`);
     }
     const options: ConfigOptions = { ...(command.configFrom?.(values) ?? {}) };
+    if (values['dir'] === '') throw new UsageError(`${name}: --dir needs a directory, not an empty string`);
     if (typeof values['dir'] === 'string') options.dir = values['dir'];
     const config = loadConfig(options, { env: io.env, defaultLogLevel: 'warn' });
     const log = createLogger(config.logLevel);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { Recorder } from '../store/recorder.js';
-import type { Command } from './command.js';
+import { plural, sealedLine, type Command } from './command.js';
 import { runAggregate } from './aggregate.js';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -44,9 +44,9 @@ export const recordCommand: Command = {
     const result = await recorder.appendText(text, source);
     await recorder.close();
     const human = [
-      `recorded ${result.recorded} ${result.recorded === 1 ? 'entry' : 'entries'}${result.spilled ? ' (lock busy: spilled to metrics.pending/)' : ''}`,
-      ...(result.merged ? [`merged ${result.merged} pending ${result.merged === 1 ? 'entry' : 'entries'}`] : []),
-      ...result.sealed.map((s) => `sealed ${s.file} (${s.lines} lines, ${s.bytes} bytes)`),
+      `recorded ${plural(result.recorded, 'entry', 'entries')}${result.spilled ? ' (lock busy: spilled to metrics.pending/)' : ''}`,
+      ...(result.merged ? [`merged ${plural(result.merged, 'pending entry', 'pending entries')}`] : []),
+      ...result.sealed.map(sealedLine),
     ].join('\n');
     if (ctx.values['aggregate'] !== true) {
       ctx.print(human, { recorded: result.recorded });

@@ -2,7 +2,7 @@ import { parseCount, parseDuration, parseSize } from '../config.js';
 import { UsageError } from '../errors.js';
 import { retention } from '../retention/retention.js';
 import { hasLimit } from '../retention/policy.js';
-import type { Command } from './command.js';
+import { plural, type Command } from './command.js';
 
 export const retentionCommand: Command = {
   name: 'retention',
@@ -42,8 +42,8 @@ export const retentionCommand: Command = {
     const human = [
       ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),
       ...result.deleted.map((f) => `${verb} ${f}`),
-      `${verb} ${result.deleted.length} ${result.deleted.length === 1 ? 'segment' : 'segments'}, kept ${result.kept}`,
+      `${verb} ${plural(result.deleted.length, 'segment')}, kept ${result.kept}`,
     ].join('\n');
-    ctx.print(human, { deleted: result.deleted, kept: result.kept, ...(result.dryRun ? { dryRun: true } : {}) });
+    ctx.print(human, { deleted: result.deleted, kept: result.kept });
   },
 };

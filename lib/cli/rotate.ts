@@ -1,5 +1,5 @@
 import { Recorder } from '../store/recorder.js';
-import type { Command } from './command.js';
+import { plural, sealedLine, type Command } from './command.js';
 
 export const rotateCommand: Command = {
   name: 'rotate',
@@ -9,10 +9,10 @@ export const rotateCommand: Command = {
   options: {},
   async run(ctx) {
     const recorder = await Recorder.open({ config: ctx.config, log: ctx.log });
-    const { sealed } = await recorder.rotate();
+    const { sealed, merged } = await recorder.rotate();
     await recorder.close();
     ctx.print(
-      sealed ? `sealed ${sealed.file} (${sealed.lines} lines, ${sealed.bytes} bytes)` : 'nothing to seal: the active file is empty',
+      [...(merged ? [`merged ${plural(merged, 'pending entry', 'pending entries')}`] : []), sealed ? sealedLine(sealed) : 'nothing to seal: the active file is empty'].join('\n'),
       { sealed: sealed ?? null },
     );
   },

@@ -23,7 +23,7 @@ export const segmentsCommand: Command = {
     }));
     ctx.print(
       rows.length === 0
-        ? 'no segments yet'
+        ? 'no segments'
         : table(
             ['SEQ', 'FILE', 'STATE', 'LINES', 'BYTES', 'FIRST RECORDED_AT', 'LAST RECORDED_AT', 'SEALED AT', 'FOLDED'],
             rows.map((r) => [r.seq, r.file, r.state, r.lines, r.bytes, r.firstRecordedAt, r.lastRecordedAt, r.sealedAt, r.folded ? 'yes' : 'no']),

@@ -1,6 +1,6 @@
 import { StoreError } from '../errors.js';
 import { verify } from '../store/verify.js';
-import type { Command } from './command.js';
+import { plural, type Command } from './command.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -17,9 +17,9 @@ export const verifyCommand: Command = {
     const human = [
       ...result.repaired.map((r) => `repaired: ${r}`),
       ...result.problems.map((p) => `${p.severity}: ${p.file}: ${p.kind}: ${p.detail}`),
-      result.ok ? `ok (${result.problems.length} warnings)` : `${errors} ${errors === 1 ? 'error' : 'errors'}`,
+      result.ok ? `ok (${plural(result.problems.length, 'warning')})` : plural(errors, 'error'),
     ].join('\n');
     ctx.print(human, { ok: result.ok, problems: result.problems.map(({ file, kind, detail, severity }) => ({ file, kind, detail, severity })) });
-    if (!result.ok) throw new StoreError(`verify found ${errors} ${errors === 1 ? 'error' : 'errors'}${ctx.values['repair'] ? ' it could not repair' : ' (try --repair)'}`);
+    if (!result.ok) throw new StoreError(`verify found ${plural(errors, 'error')}${ctx.values['repair'] ? ' it could not repair' : ' (try --repair)'}`);
   },
 };

@@ -156,6 +156,10 @@ export async function readFrom(
         },
       );
       cursor = { seq: f.seq, offset: scan.end, line };
+    } catch (err) {
+      // "unexpected end of file" alone does not tell a user which file to look at.
+      if (errnoCode(err) === undefined) throw err;
+      throw new StoreError(`cannot read ${at.file}: ${(err as Error).message} (try codex-metrics verify)`);
     } finally {
       await opened?.handle.close();
     }

@@ -101,6 +101,8 @@ export class Recorder {
   /** Seal the active file now; an empty active file is left alone. */
   async rotate(): Promise<RotateResult> {
     const { paths, config, log } = this.context;
+    // Nothing to seal in a root that does not exist; creating it would hide a mistyped --dir.
+    await checkRoot(paths, true);
     const done = await withWriter(paths, config, log, { waitMs: ROTATE_WAIT_MS }, (s) => s.seal('rotate'));
     return { sealed: done.value, merged: done.session.merged };
   }

@@ -34,7 +34,14 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
   const durable = config.fsync !== 'never';
   const { index } = await loadIndex(paths, { log, persist: true, fsync: durable });
   const seq = index.lastSeq + 1;
-  const summary = await summarizeFile(paths.active, false);
+  let entries = 0;
+  const summary = await summarizeFile(paths.active, false, {
+    onLine: (line) => {
+      if (line.trim() !== '') entries++;
+    },
+  });
+  // Blank lines are not entries: an active file of nothing else is as empty as an empty one.
+  if (entries === 0) return undefined;
   const sealedAtMs = Date.now();
   const plain = segmentFileName(seq, sealedAtMs, false);
   if (durable) await fsyncFile(paths.active);

@@ -19,7 +19,7 @@ describe('aggregate through the CLI and the drop-in API', function () {
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.deep.equal({
       recorded: 3,
-      aggregate: { mode: 'rebuild', linesRead: 3, malformed: 0, invalid: 0, duplicates: 0, totalRuns: 3 },
+      aggregate: { mode: 'incremental', linesRead: 3, malformed: 0, invalid: 0, duplicates: 0, totalRuns: 3 },
     });
     // runEntry(7) failed: 2 of 3.
     expect(await readOutput(root(), 'metrics/post-rollout.json')).to.include({ total_runs: 3, succeeded_runs: 2 });
@@ -35,7 +35,7 @@ describe('aggregate through the CLI and the drop-in API', function () {
     r = await runCli(['record', '--dir', root(), '--aggregate', '--out', out], { input: jsonl([runEntry(4)]) });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/recorded 1 entry/);
-    expect(r.stdout).to.match(/aggregate \(incremental\): read 1 lines.*5 runs in all/);
+    expect(r.stdout).to.match(/aggregate \(incremental\): read 1 line,.*5 runs in all/);
     expect(await readOutputs(root(), out)).to.deep.equal((await rebuildInCopy(root(), tmp.dir, { out: join(tmp.dir, 'out-copy') })).outputs);
   });
 

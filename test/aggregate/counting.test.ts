@@ -31,7 +31,7 @@ describe('aggregate: what counts', function () {
     await appendRaw(root(), [...MALFORMED, ...INVALID].map((l) => `${l}\n`).join('') + '\n   \n\t\n' + line(run('ok')));
     const r = await aggregate({ dir: root(), log: quietLog });
     expect(r).to.include({
-      mode: 'rebuild',
+      mode: 'incremental',
       linesRead: MALFORMED.length + INVALID.length + 1,
       malformed: MALFORMED.length,
       invalid: INVALID.length,
@@ -107,7 +107,7 @@ describe('aggregate: what counts', function () {
     await appendRaw(root(), line(run('a')) + 'garbage\n' + line(run('a')) + '\n' + line({ run_id: 'b' }) + line(run('b')));
     let res = await runCli(['aggregate', '--dir', root(), '--json']);
     expect(res.code, res.stderr).to.equal(0);
-    expect(JSON.parse(res.stdout)).to.deep.equal({ mode: 'rebuild', linesRead: 5, malformed: 1, invalid: 1, duplicates: 1, totalRuns: 2 });
+    expect(JSON.parse(res.stdout)).to.deep.equal({ mode: 'incremental', linesRead: 5, malformed: 1, invalid: 1, duplicates: 1, totalRuns: 2 });
     // The pino warning on stderr names file:line (line 4 is blank).
     const warn = res.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((w) => /skipped/.test(w.msg));
     expect(warn.first.map((p: any) => `${p.file}:${p.line}:${p.kind}`)).to.deep.equal([

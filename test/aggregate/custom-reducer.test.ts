@@ -53,7 +53,7 @@ describe('aggregate: a custom reducer through the API', function () {
     ]);
     await appendRaw(root(), 'oops\n');
     let r = await aggregate({ dir: root(), log: quietLog, reducer: pipelines });
-    expect(r).to.include({ mode: 'rebuild', linesRead: 6, malformed: 1, duplicates: 1, totalRuns: 4 });
+    expect(r).to.include({ mode: 'incremental', linesRead: 6, malformed: 1, duplicates: 1, totalRuns: 4 });
     expect(await exists(join(metrics(), 'aggregate-state.pipelines.json'))).to.equal(true);
     expect(await exists(join(metrics(), 'run-ids.pipelines'))).to.equal(true);
     // The built-in reducer's files are untouched: it has not run.
@@ -66,7 +66,7 @@ describe('aggregate: a custom reducer through the API', function () {
 
     // The built-in reducer beside it: its own pass over the same lines, its own checkpoint.
     const o = await aggregate({ dir: root(), log: quietLog });
-    expect(o).to.include({ mode: 'rebuild', totalRuns: 4, duplicates: 1 });
+    expect(o).to.include({ mode: 'incremental', totalRuns: 4, duplicates: 1 });
     const custom = JSON.parse(await readFile(join(metrics(), 'aggregate-state.pipelines.json'), 'utf8'));
     const builtIn = JSON.parse(await readFile(join(metrics(), 'aggregate-state.json'), 'utf8'));
     expect(custom.reducer).to.deep.equal({ name: 'pipelines', version: 1 });

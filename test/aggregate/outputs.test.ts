@@ -276,7 +276,8 @@ describe('aggregate outputs: thresholds and absent outputs', function () {
     expect(o['metrics/post-rollout.json']).to.include({ total_runs: 2 });
     expect(o['state.json']).to.deep.include({ alerts: { total: 0, snapshot_failed: 0, stalled_snapshot: 0, needs_manual_scenario: 0 } });
     expect((o['state.json'] as any).safety.reviewer).to.deep.equal({ rejections: 0, average_latency_ms: null });
-    expect(o['metrics/baseline.json']).to.deep.equal({ run_id: 'x1', recorded_at: '2026-01-01T00:00:00.000Z', status: 'succeeded', duration_seconds: null, completion_rate: 1 });
+    // baseline.json copies the value as recorded, as the orchestrator did; only MTTR needs a number.
+    expect(o['metrics/baseline.json']).to.deep.equal({ run_id: 'x1', recorded_at: '2026-01-01T00:00:00.000Z', status: 'succeeded', duration_seconds: '12', completion_rate: 1 });
   });
 
   it('mttr-delta: baseline falls back to the current mean when baseline.json has no duration; base 0 means reduction 0 and met', async () => {

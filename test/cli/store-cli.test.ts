@@ -86,6 +86,7 @@ describe('cli: record, rotate, segments', function () {
 
   describe('rotate', () => {
     it('seals the active file, and succeeds with nothing to seal', async () => {
+      await mkdir(root());
       const empty = await cli(['rotate']);
       expect(empty.code, empty.stderr).to.equal(0);
       expect(empty.stdout).to.match(/nothing to seal/);
@@ -150,7 +151,7 @@ describe('cli: record, rotate, segments', function () {
 
     it('prints a table for people, and says so when there is nothing', async () => {
       await mkdir(root());
-      expect((await cli(['segments'])).stdout).to.equal('no segments yet\n');
+      expect((await cli(['segments'])).stdout).to.equal('no segments\n');
       await cli(['record'], { input: jsonl([runEntry(1)]) });
       const lines = (await cli(['segments'])).stdout.trimEnd().split('\n');
       expect(lines[0]).to.match(/^SEQ\s+FILE\s+STATE\s+LINES\s+BYTES/);

@@ -243,7 +243,7 @@ describe('retention: fold, then delete', function () {
 
       const r = await runCli(['retention', '--dir', tmp.dir, '--max-segments', '2', '--dry-run', '--json']);
       expect(r.code, r.stderr).to.equal(0);
-      expect(JSON.parse(r.stdout)).to.deep.equal({ deleted: sealed.slice(0, -2), kept: 2, dryRun: true });
+      expect(JSON.parse(r.stdout)).to.deep.equal({ deleted: sealed.slice(0, -2), kept: 2 });
       const human = await runCli(['retention', '--dir', tmp.dir, '--max-segments', '2', '--dry-run']);
       expect(human.stdout).to.contain(`would delete ${sealed[0]}`);
       expect(human.stdout).to.contain(`would delete ${sealed.length - 2} segments, kept 2`);
