@@ -46,8 +46,30 @@ export class EntrySource {
     readonly seed: number,
     /** 1 in this many lines repeats an earlier run_id, 1 in 2x this many lacks a status; 0: none. */
     private readonly anomalyEvery = 1000,
+    /**
+     * tfgrpo_epoch advances every this many entries, up to `epochs`. Bounded
+     * by default: per-epoch.json (and the checkpoint) hold one record per
+     * epoch and are rewritten on every run, so an epoch count that grows with
+     * the history would make the per-run cost grow for that reason alone.
+     */
+    private readonly epoch = { every: 5000, epochs: 20 },
   ) {
     this.rand = mulberry32(seed);
+  }
+
+  private isAnomaly(i: number): boolean {
+    return this.anomalyEvery > 0 && i > 0 && i % this.anomalyEvery === 0;
+  }
+
+  private isInvalid(i: number): boolean {
+    return this.anomalyEvery > 0 && !this.isAnomaly(i) && i % (2 * this.anomalyEvery) === this.anomalyEvery / 2;
+  }
+
+  /** An earlier line that counted as a run, so repeating its run_id is a duplicate. */
+  private earlierRun(i: number): number {
+    let j = this.int(0, i - 1);
+    while (j > 0 && (this.isAnomaly(j) || this.isInvalid(j))) j--;
+    return j;
   }
 
   private pick<T>(xs: readonly T[]): T {
@@ -81,9 +103,9 @@ export class EntrySource {
     const succeeded = rand() < 0.94;
     const tools = TOOLS.filter(() => rand() < 0.4);
     const instances = rand() < 0.97 ? this.int(1, 4) : 0;
-    const anomaly = this.anomalyEvery > 0 && i > 0 && i % this.anomalyEvery === 0;
+    const anomaly = this.isAnomaly(i);
     const entry: Record<string, unknown> = {
-      run_id: anomaly ? this.runId(this.int(0, i - 1)) : this.runId(i),
+      run_id: anomaly ? this.runId(this.earlierRun(i)) : this.runId(i),
       task_id: `task-${(this.seed % 97).toString().padStart(3, '0')}`,
       pipeline_id: this.pick(PIPELINES),
       status: succeeded ? 'succeeded' : this.pick(STATUSES),
@@ -98,7 +120,7 @@ export class EntrySource {
       })),
       privacy_events: rand() < 0.98 ? [{ action: rand() < 0.9 ? 'allow' : 'redact', stage_id: this.pick(PIPELINES), count: this.int(1, 5) }] : [],
       control_plane_status: this.pick(CONTROL),
-      tfgrpo_epoch: 1 + Math.floor(i / 5000),
+      tfgrpo_epoch: 1 + Math.min(Math.floor(i / this.epoch.every), this.epoch.epochs - 1),
       tfgrpo_group_size: this.int(2, 8),
       tool_calls: tools.length,
       token_total: this.int(0, 200_000),
@@ -123,7 +145,7 @@ export class EntrySource {
       notes: this.note(),
     };
     if (anomaly) this.stats.duplicates++;
-    else if (this.anomalyEvery > 0 && i % (2 * this.anomalyEvery) === this.anomalyEvery / 2) {
+    else if (this.isInvalid(i)) {
       delete entry['status'];
       this.stats.invalid++;
     } else this.stats.runs++;
@@ -190,6 +212,8 @@ export interface GenerateOptions {
   entries: number;
   seed?: number;
   anomalyEvery?: number;
+  /** Distinct tfgrpo_epoch values, spread evenly over the history (default 20 at every size). */
+  epochs?: number;
   /** Several stores of the same lines, e.g. with and without rotation, in one pass. */
   targets: HistoryTarget[];
 }
@@ -263,7 +287,8 @@ class StoreWriter {
 }
 
 export async function generateHistory(opts: GenerateOptions): Promise<Generated> {
-  const source = new EntrySource(opts.seed ?? 1, opts.anomalyEvery ?? 1000);
+  const epochs = opts.epochs ?? 20;
+  const source = new EntrySource(opts.seed ?? 1, opts.anomalyEvery ?? 1000, { every: Math.max(1, Math.ceil(opts.entries / epochs)), epochs });
   const writers = opts.targets.map((t) => new StoreWriter(t));
   for (let n = 0; n < opts.entries; n++) {
     const line = source.nextLine();

@@ -269,6 +269,38 @@ async function benchSizes(root: string): Promise<SizeResult[]> {
   return out;
 }
 
+/**
+ * Per-run cost against the size of the aggregate rather than of the history:
+ * per-epoch.json and the checkpoint hold a record per epoch (and tool) and are
+ * rewritten on every run. The size rows all have 20 epochs; this one has 200.
+ */
+interface EpochsResult {
+  entries: number;
+  epochs: number;
+  perRunApiMs: Summary;
+  perRunCliMs: Summary;
+}
+
+const MANY_EPOCHS = 200;
+
+async function benchEpochs(root: string): Promise<EpochsResult> {
+  const entries = SIZES[0]!;
+  const dir = join(root, 'epochs');
+  await generateHistory({ entries, seed: 3, epochs: MANY_EPOCHS, targets: [{ dir, segmentBytes: 0 }] });
+  const r = await runChild(['rebuild', dir]);
+  check(r['mode'] === 'rebuild', `epochs: rebuild reported ${String(r['mode'])}`);
+  const source = new EntrySource(5, 0);
+  const out = {
+    entries,
+    epochs: MANY_EPOCHS,
+    perRunApiMs: await perRunApi(dir, source, QUICK ? 10 : 20, 0),
+    perRunCliMs: await perRunCli(dir, source, QUICK ? 3 : 7, 0),
+  };
+  progress(`${humanCount(entries)} entries over ${MANY_EPOCHS} epochs: per run ${fmt(out.perRunApiMs.median)} ms API / ${fmt(out.perRunCliMs.median)} ms CLI`);
+  await rm(dir, { recursive: true, force: true });
+  return out;
+}
+
 // ---------------------------------------------------------------- append throughput
 
 interface AppendResult {
@@ -487,7 +519,7 @@ function machine() {
   };
 }
 
-function report(m: ReturnType<typeof machine>, sizes: SizeResult[], floor: Summary | undefined, append: AppendResult[], seal: SealResult | undefined, goals: Target[], seconds: number): string {
+function report(m: ReturnType<typeof machine>, sizes: SizeResult[], epochs: EpochsResult | undefined, floor: Summary | undefined, append: AppendResult[], seal: SealResult | undefined, goals: Target[], seconds: number): string {
   const parts: string[] = [];
   parts.push(
     `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGB} GB RAM, Node ${m.node}, ${m.platform}. ` +
@@ -520,7 +552,10 @@ function report(m: ReturnType<typeof machine>, sizes: SizeResult[], floor: Summa
         '. Milliseconds:',
       markdownTable(
         ['history', 'layout', 'per run, API ms', 'per run, CLI ms', 'full rebuild ms', 'rebuild / per run (API)'],
-        sizes.map((r) => [humanCount(r.entries), r.layout, fmtSummary(r.perRunApiMs), fmtSummary(r.perRunCliMs), fmtSummary(r.rebuildMs), fmt(r.rebuildMs.median / r.perRunApiMs.median)]),
+        [
+          ...sizes.map((r) => [humanCount(r.entries), `${r.layout}, 20 epochs`, fmtSummary(r.perRunApiMs), fmtSummary(r.perRunCliMs), fmtSummary(r.rebuildMs), fmt(r.rebuildMs.median / r.perRunApiMs.median)]),
+          ...(epochs ? [[humanCount(epochs.entries), `single file, ${epochs.epochs} epochs (outputs 10x larger)`, fmtSummary(epochs.perRunApiMs), fmtSummary(epochs.perRunCliMs), '–', '–']] : []),
+        ],
       ),
       '**Peak RSS** of a full rebuild in a child process (`process.resourceUsage().maxRSS`), MB, with the bare baseline for scale' +
         (capped ? `; "capped": the same processes run with \`node ${SEMI_FLAG}\`, which stops V8 from growing its young generation with allocation volume (the baseline then stays flat, so what is left is the store's own memory)` : '') +
@@ -571,12 +606,14 @@ async function main(): Promise<number> {
   const root = await mkdtemp(join(process.env['BENCH_TMP'] ?? tmpdir(), 'codex-metrics-bench-'));
   let sizes: SizeResult[] = [];
   let floor: Summary | undefined;
+  let epochs: EpochsResult | undefined;
   let append: AppendResult[] = [];
   let seal: SealResult | undefined;
   try {
     if (ONLY.has('rebuild')) {
       floor = await cliFloor();
       sizes = await benchSizes(root);
+      epochs = await benchEpochs(root);
     }
     if (ONLY.has('append')) append = await benchAppend(root);
     if (ONLY.has('seal')) seal = await benchSeal(root);
@@ -587,12 +624,12 @@ async function main(): Promise<number> {
   }
   const seconds = (performance.now() - started) / 1000;
   const goals = targets(sizes);
-  const text = report(m, sizes, floor, append, seal, goals, seconds);
+  const text = report(m, sizes, epochs, floor, append, seal, goals, seconds);
   process.stdout.write(`\n${text}\n`);
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'latest.json'),
-    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, append, seal, targets: goals, failures }, null, 2)}\n`,
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, targets: goals, failures }, null, 2)}\n`,
   );
   // Only a full run of every section speaks for the README; quick runs must not overwrite it.
   if (!QUICK && !args.sizes && !args.only && failures.length === 0) await writeFile(join(RESULTS, 'README-table.md'), text);
