@@ -536,7 +536,7 @@ function report(m: ReturnType<typeof machine>, sizes: SizeResult[], epochs: Epoc
         ['history', 'layout', 'MB', 'baseline MB/s', 'reader + parse MB/s', 'rebuild MB/s', 'rebuild entries/s', 'rebuild / baseline', 'rebuild / reader+parse', 'same two, by CPU time'],
         sizes.map((r) => [
           humanCount(r.entries),
-          r.segments ? `${r.layout} (${r.segments} segments)` : r.layout,
+          r.segments ? `${r.layout} (${r.segments} segment${r.segments === 1 ? "" : "s"})` : r.layout,
           fmt(r.bytes / MB),
           fmtSummary(r.baselineMBps),
           fmtSummary(r.parseMBps),
