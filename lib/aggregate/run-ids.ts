@@ -15,8 +15,6 @@ import { comparePositions, type Position } from '../store/names.js';
  * Why 256 buckets: a rebuild touches every bucket, and creating and fsyncing
  * a file costs ~0.35 ms here, so 4096 buckets cost a rebuild ~1.4 s whatever
  * its size; 256 cost ~90 ms, while a lookup at 1M ids reads ~110 KB (~50 us).
- * Stores written with the earlier 4096-bucket layout ("xyz.idx") are
- * migrated on open.
  *
  * A long pass (a rebuild) would read a bucket per line; instead it keeps a
  * table of 32-bit fingerprints of every id in memory (4 bytes per id at half
@@ -28,7 +26,6 @@ const BUCKETS = 1 << BUCKET_BITS;
 const PENDING_BYTES = 16 << 10;
 const BUCKET_FILES = Array.from({ length: BUCKETS }, (_, b) => `${b.toString(16).padStart(2, '0')}.idx`);
 const BUCKET_RE = /^[0-9a-f]{2}\.idx$/;
-const LEGACY_BUCKET_RE = /^[0-9a-f]{3}\.idx$/;
 
 function hash32(s: string): number {
   let h = 0x811c9dc5;
@@ -154,36 +151,6 @@ function fsyncPath(path: string): void {
   }
 }
 
-/**
- * Re-bucket an index written with 4096 buckets ("xyz.idx") into this layout.
- * Crash-safe: the old files go only after the new records are durable, and a
- * repeated record is harmless (lookups take the earliest position).
- */
-function migrateLegacy(dir: string, names: readonly string[]): void {
-  const legacy = names.filter((f) => LEGACY_BUCKET_RE.test(f));
-  if (legacy.length === 0) return;
-  const out: string[][] = Array.from({ length: BUCKETS }, () => []);
-  for (const file of legacy) {
-    forEachRecord(readBucket(join(dir, file)), (jsonId, line) => {
-      let id: unknown;
-      try {
-        id = JSON.parse(jsonId);
-      } catch {
-        return; // a torn record: its id is re-added when its line is replayed
-      }
-      if (typeof id === 'string') out[bucketOf(hash32(id))]!.push(`\n${line}\n`);
-    });
-  }
-  for (let b = 0; b < BUCKETS; b++) {
-    if (out[b]!.length === 0) continue;
-    const path = join(dir, BUCKET_FILES[b]!);
-    appendFileSync(path, out[b]!.join(''));
-    fsyncPath(path);
-  }
-  fsyncPath(dir);
-  for (const file of legacy) unlinkSync(join(dir, file));
-}
-
 function recordOf(id: string, pos: Position): string {
   return `\n${pos.seq}\t${pos.offset}\t${JSON.stringify(id)}\n`;
 }
@@ -287,9 +254,7 @@ export class RunIdIndex {
   /** `bulk`: load every id's fingerprint first (long passes). */
   static open(dir: string, bulk: boolean): RunIdIndex {
     const index = new RunIdIndex(dir);
-    const names = listDir(dir);
-    migrateLegacy(dir, names);
-    if (bulk) index.loadFingerprints(names.some((f) => LEGACY_BUCKET_RE.test(f)) ? listDir(dir) : names);
+    if (bulk) index.loadFingerprints(listDir(dir));
     return index;
   }
 
@@ -384,8 +349,7 @@ export class RunIdIndex {
       }
       return;
     }
-    migrateLegacy(dir, names);
-    for (const file of listDir(dir)) {
+    for (const file of names) {
       if (!BUCKET_RE.test(file)) continue;
       const path = join(dir, file);
       const lines = readBucket(path).split('\n');
