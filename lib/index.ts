@@ -10,7 +10,7 @@ export { Recorder, storeContext, type StoreContext, type AppendResult, type Reco
 export { listSegments, type SegmentInfo } from './store/segments.js';
 export { segmentFileName, parseSegmentName, storePaths, type StorePaths } from './store/names.js';
 export type { SegmentRecord, SegmentIndex } from './store/segment-index.js';
-export { verify, type VerifyProblem, type VerifyResult } from './store/verify.js';
+export { verify, type VerifyProblem, type VerifyResult } from './verify/verify.js';
 export { aggregate, updateMetricsAggregates, type AggregateOptions, type AggregateResult } from './aggregate/aggregator.js';
 export { orchestratorReducer, type OrchestratorState } from './aggregate/orchestrator.js';
 export type { Reducer, OutputFile, OutputContext, OutputPlace } from './aggregate/reducer.js';

@@ -1,5 +1,5 @@
 import { StoreError } from '../errors.js';
-import { verify } from '../store/verify.js';
+import { verify } from '../verify/verify.js';
 import { plural, type Command } from './command.js';
 
 export const verifyCommand: Command = {

@@ -4,13 +4,13 @@ import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zli
 import { classifyLine } from '../aggregate/classify.js';
 import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { ifExists, StoreError } from '../errors.js';
-import { fsyncDir, quarantine, unlinkIfExists } from './files.js';
-import { lock } from './lock.js';
-import { summarizeFile, splitCompleteLines } from './lines.js';
-import { ACTIVE_FILE, INDEX_FILE, parseSegmentName, type SegmentName } from './names.js';
-import { checkRoot, storeContext, type StoreContext, type StoreOptions } from './recorder.js';
-import { describeSegment, readIndex, retainedSeq, scanSegmentsDir, writeIndex, type SegmentRecord } from './segment-index.js';
-import { withWriter } from './writer.js';
+import { fsyncDir, quarantine, unlinkIfExists } from '../store/files.js';
+import { lock } from '../store/lock.js';
+import { summarizeFile, splitCompleteLines } from '../store/lines.js';
+import { ACTIVE_FILE, INDEX_FILE, parseSegmentName, type SegmentName } from '../store/names.js';
+import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
+import { describeSegment, readIndex, retainedSeq, scanSegmentsDir, writeIndex, type SegmentRecord } from '../store/segment-index.js';
+import { withWriter } from '../store/writer.js';
 
 export type Severity = 'error' | 'warning';
 
