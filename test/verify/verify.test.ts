@@ -7,7 +7,7 @@ import { aggregate } from '../../lib/aggregate/aggregator.js';
 import { classifyLine } from '../../lib/aggregate/classify.js';
 import { storePaths, type StorePaths } from '../../lib/store/names.js';
 import { Recorder } from '../../lib/store/recorder.js';
-import { verify } from '../../lib/store/verify.js';
+import { verify } from '../../lib/verify/verify.js';
 import { jsonl, runCli, runEntry } from '../helpers/cli.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { sealedFiles } from '../retention/history.js';
