@@ -26,6 +26,20 @@ export async function ifExists<T>(work: () => Promise<T>): Promise<T | undefined
   }
 }
 
+/**
+ * ifExists for the small metadata calls on the per-run path (lstat, readdir,
+ * tiny JSON reads): a sync call costs microseconds where a trip through the
+ * thread pool costs tens of them, and those trips add up to most of a run.
+ */
+export function ifExistsSync<T>(work: () => T): T | undefined {
+  try {
+    return work();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** Input that is not what the contract accepts (not JSON, not an object): nothing is written. */
 export class InputError extends Error {
   override readonly name = 'InputError';

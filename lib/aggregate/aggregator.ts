@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ifExists, StoreError } from '../errors.js';
+import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { writeJsonAtomic } from '../store/files.js';
 import { lock } from '../store/lock.js';
@@ -111,7 +111,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
     return fromBase('rebuild', `bytes before the checkpoint in segment ${cp.cursor.seq} changed`);
   }
   // Without the run-id index, earlier runs' ids are unknown and their duplicates would count again.
-  if (cp.counts.runs > 0 && !(await ifExists(() => lstat(runIdsPath(ctx.paths, reducer))))) {
+  if (cp.counts.runs > 0 && !ifExistsSync(() => lstatSync(runIdsPath(ctx.paths, reducer)))) {
     return fromBase('rebuild', `the run-id index ${runIdsPath(ctx.paths, reducer)} is missing`);
   }
   let state: S;
@@ -158,7 +158,7 @@ async function writeOutputs(ctx: StoreContext, out: string, files: OutputFile[],
 
 async function outputsPresent(ctx: StoreContext, out: string, files: OutputFile[]): Promise<boolean> {
   for (const f of files) {
-    if (!(await ifExists(() => lstat(join(placeDir(ctx, out, f.place), f.name))))) return false;
+    if (!ifExistsSync(() => lstatSync(join(placeDir(ctx, out, f.place), f.name)))) return false;
   }
   return true;
 }
@@ -176,10 +176,10 @@ export async function aggregate(options: AggregateOptions | string = {}): Promis
   await checkRoot(ctx.paths, true);
   // Found before any output is written, not half way through.
   for (const dir of [out, join(out, 'metrics')]) {
-    const st = await ifExists(() => lstat(dir));
+    const st = ifExistsSync(() => lstatSync(dir));
     if (st && !st.isDirectory()) throw new StoreError(`--out: ${dir} exists and is not a directory`);
   }
-  await mkdir(ctx.paths.metrics, { recursive: true });
+  mkdirSync(ctx.paths.metrics, { recursive: true });
   const held = await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: opts.lockWaitMs ?? 120_000 });
   if (!held) throw new StoreError(`another aggregator holds ${aggregateLockPath(ctx)}`);
   try {
@@ -212,7 +212,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       RunIdIndex.purgeAfter(runIdsPath(paths, reducer), base?.seq ?? 0);
       faultPoint('aggregate:after-purge');
     }
-    if (base && base.counts.runs > 0 && !(await ifExists(() => lstat(runIdsPath(paths, reducer))))) {
+    if (base && base.counts.runs > 0 && !ifExistsSync(() => lstatSync(runIdsPath(paths, reducer)))) {
       // The ids of deleted segments lived only there: no pass can learn them again.
       log.warn({ index: runIdsPath(paths, reducer), retainedThrough: base.seq }, 'aggregate: the run-id index is gone; repeats of run_ids from segments retention deleted will count as new runs');
     }

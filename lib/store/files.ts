@@ -1,17 +1,22 @@
-import { open, readFile, mkdir, rename, unlink, lstat } from 'node:fs/promises';
+import { open, mkdir, rename, unlink } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { errnoCode, ifExists, StoreError } from '../errors.js';
+import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
 
 /** Every JSON file the project writes goes through here: readers see old or new, never half. */
 export async function writeJsonAtomic(path: string, value: unknown, fsync: boolean): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true });
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, { fsync });
 }
 
-/** Parsed JSON, undefined when the file is absent; throws when present but unreadable. */
+/**
+ * Parsed JSON, undefined when the file is absent; throws when present but unreadable.
+ * Read with one sync call: these are small metadata files (index, checkpoint, base)
+ * read on every run, where a thread-pool trip costs more than the read.
+ */
 export async function readJson(path: string): Promise<unknown> {
-  const text = await ifExists(() => readFile(path, 'utf8'));
+  const text = ifExistsSync(() => readFileSync(path, 'utf8'));
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
@@ -35,9 +40,9 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Make sure `dir` can hold the store: absent is fine (created), a file is not. */
 export async function ensureDir(dir: string): Promise<void> {
-  const st = await ifExists(() => lstat(dir));
+  const st = ifExistsSync(() => lstatSync(dir));
   if (st && !st.isDirectory()) throw new StoreError(`${dir} exists and is not a directory`);
-  if (!st) await mkdir(dir, { recursive: true });
+  if (!st) mkdirSync(dir, { recursive: true });
 }
 
 export async function unlinkIfExists(path: string): Promise<boolean> {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { link, lstat, readdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
+import { linkSync, lstatSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { link, lstat, rename, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errnoCode, ifExists } from '../errors.js';
+import { errnoCode, ifExists, ifExistsSync } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -61,10 +62,11 @@ interface Observed {
   owner: LockOwner | undefined;
 }
 
-async function observe(path: string): Promise<Observed | undefined> {
-  const st = await ifExists(() => lstat(path));
+/** Sync: a lock file is one short line, and every lock and release looks at it. */
+function observe(path: string): Observed | undefined {
+  const st = ifExistsSync(() => lstatSync(path));
   if (!st) return undefined;
-  const text = (await ifExists(() => readFile(path, 'utf8'))) ?? '';
+  const text = ifExistsSync(() => readFileSync(path, 'utf8')) ?? '';
   return { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, owner: parseOwner(text) };
 }
 
@@ -98,7 +100,7 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
     await link(candidate, marker);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
-    const claim = await observe(marker);
+    const claim = observe(marker);
     if (!claim) return;
     const takerDead = claim.owner !== undefined && claim.owner.host === HOST && !pidAlive(claim.owner.pid);
     if (takerDead || Date.now() - claim.mtimeMs > TAKEOVER_GRACE_MS) {
@@ -108,7 +110,7 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
     return;
   }
   try {
-    if (!sameLock(judged, await observe(path))) return;
+    if (!sameLock(judged, observe(path))) return;
     const moved = `${path}.stale-${randomBytes(6).toString('hex')}`;
     // rename() resolves to undefined, so say "done" explicitly: ifExists gives undefined only for ENOENT.
     const movedAway = await ifExists(async () => {
@@ -116,7 +118,7 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
       return true;
     });
     if (!movedAway) return;
-    const removed = await observe(moved);
+    const removed = observe(moved);
     if (!sameLock(judged, removed)) {
       // A fresh lock replaced the stale one between our look and the rename: put it back.
       await ifExists(() => link(moved, path)).catch(() => undefined);
@@ -138,14 +140,14 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
 export async function sweepLockLitter(path: string, log: Logger): Promise<void> {
   const dir = dirname(path);
   const prefix = `${basename(path)}.`;
-  const names = ((await ifExists(() => readdir(dir))) ?? []).filter((n) => n.startsWith(prefix));
+  const names = (ifExistsSync(() => readdirSync(dir)) ?? []).filter((n) => n.startsWith(prefix));
   const now = Date.now();
   for (const name of names) {
     const rest = name.slice(prefix.length);
     const file = join(dir, name);
     let gone = false;
     if (/^[0-9a-f]{16}\.tmp$/.test(rest) || rest.startsWith('takeover-')) {
-      const o = await observe(file);
+      const o = observe(file);
       if (!o) continue;
       gone = o.owner ? o.owner.host === HOST && !pidAlive(o.owner.pid) : now - o.mtimeMs > TAKEOVER_GRACE_MS;
       if (!gone && rest.startsWith('takeover-')) gone = now - o.mtimeMs > TAKEOVER_GRACE_MS;
@@ -167,16 +169,17 @@ export async function sweepLockLitter(path: string, log: Logger): Promise<void> 
 export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock | undefined> {
   const owner: LockOwner = { pid: process.pid, host: HOST, time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   const tmp = `${path}.${owner.token}.tmp`;
-  await writeFile(tmp, JSON.stringify(owner), { flag: 'wx' });
+  // Sync calls for the uncontended path (a few microseconds each instead of a thread-pool trip).
+  writeFileSync(tmp, JSON.stringify(owner), { flag: 'wx' });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await link(tmp, path);
+        linkSync(tmp, path);
         return holdLock(path, owner, opts.staleMs);
       } catch (err) {
         if (errnoCode(err) !== 'EEXIST') throw err;
       }
-      const seen = await observe(path);
+      const seen = observe(path);
       if (!seen) continue;
       const reason = staleReason(seen, opts.staleMs, Date.now());
       if (!reason) return undefined;
@@ -184,7 +187,7 @@ export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock
     }
     return undefined;
   } finally {
-    await ifExists(() => unlink(tmp));
+    ifExistsSync(() => unlinkSync(tmp));
   }
 }
 
@@ -201,7 +204,7 @@ export async function lock(path: string, opts: LockOptions & { waitMs: number })
 }
 
 export async function describeHolder(path: string): Promise<string> {
-  const o = await observe(path);
+  const o = observe(path);
   if (!o) return 'no holder';
   return o.owner ? `pid ${o.owner.pid} on ${o.owner.host} since ${o.owner.time}` : 'an unreadable lock file';
 }
@@ -220,9 +223,9 @@ function holdLock(path: string, owner: LockOwner, staleMs: number): HeldLock {
       if (released) return;
       released = true;
       clearInterval(beat);
-      const seen = await observe(path);
+      const seen = observe(path);
       // Only remove our own lock: a holder judged stale may already have been replaced.
-      if (seen?.owner?.token === owner.token) await ifExists(() => unlink(path));
+      if (seen?.owner?.token === owner.token) ifExistsSync(() => unlinkSync(path));
     },
   };
 }

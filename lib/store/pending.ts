@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, rename } from 'node:fs/promises';
+import { lstat, mkdir, open, rename } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ifExists } from '../errors.js';
+import { ifExists, ifExistsSync } from '../errors.js';
 import { fsyncDir } from './files.js';
 import type { Position, StorePaths } from './names.js';
 
@@ -56,7 +57,7 @@ export function mergingName(original: string, at: Position): string {
 }
 
 export async function listPending(paths: StorePaths): Promise<{ ready: string[]; merging: MergingFile[]; temps: string[] }> {
-  const names = (await ifExists(() => readdir(paths.pending))) ?? [];
+  const names = ifExistsSync(() => readdirSync(paths.pending)) ?? [];
   const ready: string[] = [];
   const merging: MergingFile[] = [];
   const temps: string[] = [];

@@ -1,6 +1,6 @@
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { loadConfig, type Config, type ConfigOptions } from '../config.js';
-import { ifExists, StoreError } from '../errors.js';
+import { ifExistsSync, StoreError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { entryLinesFromText, entryLinesFromValues } from './entries.js';
 import { storePaths, type StorePaths } from './names.js';
@@ -49,7 +49,7 @@ export function storeContext(options: StoreOptions | string = {}): StoreContext 
 
 /** The metrics root must be a directory or not exist yet; anything else is a clear error. */
 export async function checkRoot(paths: StorePaths, mustExist: boolean): Promise<void> {
-  const st = await ifExists(() => lstat(paths.root));
+  const st = ifExistsSync(() => lstatSync(paths.root));
   if (st && !st.isDirectory()) throw new StoreError(`${paths.root} is not a directory`);
   if (!st && mustExist) throw new StoreError(`${paths.root} does not exist`);
 }

@@ -1,6 +1,7 @@
-import { readdir, lstat, unlink } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { lstat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ifExists } from '../errors.js';
+import { ifExists, ifExistsSync } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readJson, writeJsonAtomic } from './files.js';
 import { summarizeFile } from './lines.js';
@@ -43,7 +44,7 @@ export interface SegmentsDir {
 
 export async function scanSegmentsDir(paths: StorePaths): Promise<SegmentsDir> {
   const out: SegmentsDir = { segments: [], twins: [], symlinks: [], foreign: [], temps: [], hasIndex: false };
-  const entries = (await ifExists(() => readdir(paths.segments, { withFileTypes: true }))) ?? [];
+  const entries = ifExistsSync(() => readdirSync(paths.segments, { withFileTypes: true })) ?? [];
   const bySeq = new Map<number, SegmentName>();
   for (const e of entries) {
     if (e.isSymbolicLink()) {

@@ -1,6 +1,7 @@
-import { lstat, mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ifExists, StoreError } from '../errors.js';
+import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultArmed, faultPoint } from '../faults.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -62,14 +63,14 @@ export class WriterSession {
 
   /** Before any work of its own, a lock holder repairs and merges what others left. */
   async prepare(): Promise<void> {
-    await mkdir(this.paths.segments, { recursive: true });
+    mkdirSync(this.paths.segments, { recursive: true });
     await sweepLockLitter(this.paths.lock, this.log);
     await this.repairTornTail();
     await this.mergePending();
   }
 
   private async repairTornTail(): Promise<void> {
-    const st = await ifExists(() => lstat(this.paths.active));
+    const st = ifExistsSync(() => lstatSync(this.paths.active));
     if (!st || st.size === 0) return;
     const end = await lastNewlineEnd(this.paths.active, st.size);
     if (end === st.size) return;
@@ -88,7 +89,7 @@ export class WriterSession {
 
   private async activeStats(): Promise<ActiveStats> {
     if (this.stats) return this.stats;
-    const st = await ifExists(() => lstat(this.paths.active));
+    const st = ifExistsSync(() => lstatSync(this.paths.active));
     const size = st?.size ?? 0;
     const lines = this.config.maxLines > 0 && size > 0 ? await countNewlines(this.paths.active) : 0;
     const openedAtMs = this.config.rotateIntervalMs > 0 ? await this.openedAt() : undefined;
@@ -166,7 +167,7 @@ export class WriterSession {
 
   private async write(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    const created = !this.handle && !(await ifExists(() => lstat(this.paths.active)));
+    const created = !this.handle && !ifExistsSync(() => lstatSync(this.paths.active));
     this.handle ??= await open(this.paths.active, 'a');
     const data = `${lines.join('\n')}\n`;
     if (faultArmed('writer:torn-write')) {
