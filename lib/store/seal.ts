@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,15 +58,21 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
   if (config.compress === 'gzip') {
     file = `${plain}.gz`;
     const tmp = join(paths.segments, `.${file}.tmp`);
-    await pipeline(createReadStream(join(paths.segments, plain)), createGzip(), createWriteStream(tmp, { flags: 'wx' }));
+    // Checksum the compressed bytes as they are written, rather than reading the .gz back.
+    const hash = createHash('sha256');
+    let gzBytes = 0;
+    const gzip = createGzip().on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      gzBytes += chunk.length;
+    });
+    await pipeline(createReadStream(join(paths.segments, plain)), gzip, createWriteStream(tmp, { flags: 'wx' }));
     if (durable) await fsyncFile(tmp);
     await rename(tmp, join(paths.segments, file));
     if (durable) await fsyncDir(paths.segments);
     faultPoint('seal:gzipped');
     await unlinkIfExists(join(paths.segments, plain));
-    const gz = await summarizeFile(join(paths.segments, file), true);
-    storedBytes = gz.storedBytes;
-    sha256 = gz.sha256;
+    storedBytes = gzBytes;
+    sha256 = hash.digest('hex');
   }
   const record: SegmentRecord = {
     seq,
