@@ -121,8 +121,8 @@ export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Pr
   return json;
 }
 
-export async function saveJson(path: string, value: Checkpoint | RetainedBase, fsync: boolean): Promise<void> {
-  await writeJsonAtomic(path, value, fsync);
+export function saveJson(path: string, value: Checkpoint | RetainedBase, fsync: boolean): void {
+  writeJsonAtomic(path, value, fsync);
 }
 
 export async function dropCheckpoint(paths: StorePaths, reducer: Reducer<unknown>): Promise<void> {

@@ -69,7 +69,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
       state: reducer.toJSON(state),
       updatedAt: new Date().toISOString(),
     };
-    await saveJson(basePath(ctx.paths, reducer), next, fsync);
+    saveJson(basePath(ctx.paths, reducer), next, fsync);
     ctx.log.info({ reducer: reducer.name, seq, runs: counts.runs }, 'retention: folded segments into the retained base');
   } finally {
     await snap.close();
@@ -152,7 +152,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
       if (config.fsync !== 'never') await fsyncDir(paths.segments);
       // The directory is the truth: drop the deleted records, and rebuild an index that was lost.
       const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
-      await writeIndex(paths, index, config.fsync !== 'never');
+      writeIndex(paths, index, config.fsync !== 'never');
       return gone;
     });
     const kept = (await scanSegmentsDir(paths)).segments.length;

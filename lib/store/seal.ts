@@ -86,7 +86,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     lastRecordedAt: summary.lastRecordedAt,
     sealedAt: new Date(sealedAtMs).toISOString(),
   };
-  await writeIndex(paths, { version: 1, lastSeq: seq, segments: [...index.segments, record] }, durable);
+  writeIndex(paths, { version: 1, lastSeq: seq, segments: [...index.segments, record] }, durable);
   log.info({ seq, file, lines: record.lines, bytes: record.bytes, reason }, 'sealed segment');
   return record;
 }

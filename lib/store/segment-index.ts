@@ -166,7 +166,7 @@ export async function loadIndex(paths: StorePaths, opts: { log: Logger; persist:
   const index: SegmentIndex = { version: 1, lastSeq, segments };
   if (rebuilt || (stored && lastSeq !== stored.lastSeq)) {
     if (opts.persist) {
-      await writeIndex(paths, index, opts.fsync);
+      writeIndex(paths, index, opts.fsync);
       opts.log.warn({ segments: segments.length, lastSeq, had: stored ? stored.segments.length : null }, 'segment index rebuilt from the directory');
     }
   }
@@ -179,6 +179,6 @@ export async function loadIndex(paths: StorePaths, opts: { log: Logger; persist:
   return { index, dir, rebuilt };
 }
 
-export async function writeIndex(paths: StorePaths, index: SegmentIndex, fsync: boolean): Promise<void> {
-  await writeJsonAtomic(paths.index, index, fsync);
+export function writeIndex(paths: StorePaths, index: SegmentIndex, fsync: boolean): void {
+  writeJsonAtomic(paths.index, index, fsync);
 }

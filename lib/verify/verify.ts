@@ -272,7 +272,7 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
           for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
           // A lost index must not let seq go back below what retention already deleted.
           const lastSeq = Math.max(old?.lastSeq ?? 0, await retainedSeq(ctx.paths), records.at(-1)?.seq ?? 0);
-          await writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
+          writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
           repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
         });
         if (aggLock) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { aggregate } from '../../lib/aggregate/aggregator.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
@@ -209,6 +209,16 @@ describe('aggregate outputs (contract rules, hand-computed)', function () {
     expect(await readOutput(out(), 'metrics/mttr-delta.json')).to.include({ current_mttr_seconds: 45 });
     expect(await readOutput(other, 'metrics/mttr-delta.json')).to.include({ current_mttr_seconds: 45 });
     expect(await readOutputs(root(), out())).to.deep.equal(await readOutputs(root(), other));
+  });
+
+  it('an output left empty (not fsynced when the power went) is written again by the next pass, with nothing new', async () => {
+    await agg();
+    const before = await readOutputs(root(), out());
+    await writeFile(join(out(), 'state.json'), '');
+    const r = await agg();
+    expect(r.linesRead).to.equal(0);
+    expect(r.written).to.include(join(out(), 'state.json'));
+    expect((await readOutput(out(), 'state.json')).safety).to.deep.equal((before['state.json'] as any).safety);
   });
 
   it('incremental appends move every output by exactly the new entries', async () => {
