@@ -97,7 +97,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   const loaded = await loadCheckpoint(ctx.paths, reducer);
   if (!loaded) {
     // A run-id index or retained base means this reducer has aggregated here before.
-    const before = base || (await ifExists(() => lstat(runIdsPath(ctx.paths, reducer))));
+    const before = base || RunIdIndex.present(runIdsPath(ctx.paths, reducer));
     return fromBase('rebuild', before ? `checkpoint ${checkpointPath(ctx.paths, reducer)} is missing` : FIRST_PASS);
   }
   if (!loaded.ok) return fromBase('rebuild', loaded.reason);
@@ -111,8 +111,8 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
     return fromBase('rebuild', `bytes before the checkpoint in segment ${cp.cursor.seq} changed`);
   }
   // Without the run-id index, earlier runs' ids are unknown and their duplicates would count again.
-  if (cp.counts.runs > 0 && !ifExistsSync(() => lstatSync(runIdsPath(ctx.paths, reducer)))) {
-    return fromBase('rebuild', `the run-id index ${runIdsPath(ctx.paths, reducer)} is missing`);
+  if (cp.counts.runs > 0 && !RunIdIndex.present(runIdsPath(ctx.paths, reducer))) {
+    return fromBase('rebuild', `the run-id index ${runIdsPath(ctx.paths, reducer)} is missing or unreadable`);
   }
   let state: S;
   try {
@@ -208,20 +208,21 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
   try {
     const base = await loadBase(paths, reducer);
     const start = await startPoint(ctx, snap, reducer, base, opts.rebuild === true);
+    const idsDir = runIdsPath(paths, reducer);
+    if (base && base.counts.runs > 0 && !RunIdIndex.present(idsDir)) {
+      // The ids of deleted segments lived only there: no pass can learn them again.
+      log.warn({ index: idsDir, retainedThrough: base.seq }, 'aggregate: the run-id index is gone; repeats of run_ids from segments retention deleted will count as new runs');
+    }
+    const unread = await unreadBytes(ctx, snap, start.cursor);
     if (start.mode === 'rebuild') {
       const level = start.reason === 'requested' || start.reason === FIRST_PASS ? 'info' : 'warn';
       log[level]({ reason: start.reason }, 'aggregate: full rebuild');
-      // A crash mid-rebuild must not leave a checkpoint that trusts a half-purged run-id index.
+      // A crash mid-rebuild must not leave a checkpoint that trusts a half-rebuilt run-id index.
       await dropCheckpoint(paths, reducer);
-      RunIdIndex.purgeAfter(runIdsPath(paths, reducer), base?.seq ?? 0);
+      RunIdIndex.reset(idsDir, base?.seq ?? 0, unread, durable);
       faultPoint('aggregate:after-purge');
     }
-    if (base && base.counts.runs > 0 && !ifExistsSync(() => lstatSync(runIdsPath(paths, reducer)))) {
-      // The ids of deleted segments lived only there: no pass can learn them again.
-      log.warn({ index: runIdsPath(paths, reducer), retainedThrough: base.seq }, 'aggregate: the run-id index is gone; repeats of run_ids from segments retention deleted will count as new runs');
-    }
-    const bulk = start.mode === 'rebuild' || (await unreadBytes(ctx, snap, start.cursor)) > BULK_BYTES;
-    const ids = RunIdIndex.open(runIdsPath(paths, reducer), bulk);
+    const ids = RunIdIndex.open(idsDir, start.mode === 'rebuild' || unread > BULK_BYTES);
     const before = { ...start.counts };
     const problems: Problem[] = [];
     const cursor = await fold({

@@ -1,31 +1,57 @@
-import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, mkdirSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode } from '../errors.js';
+import { errnoCode, ifExistsSync } from '../errors.js';
+import { faultPoint } from '../faults.js';
+import { fsyncDir, writeJsonAtomic } from '../store/files.js';
 import { comparePositions, type Position } from '../store/names.js';
 
 /**
  * Every counted run_id with the position of its first line, on disk, so a
- * duplicate check costs the same at any history size. Ids hash into 256
+ * duplicate check costs the same at any history size. Ids hash into
  * append-only bucket files; a lookup reads one bucket. A record is
  * "\n<seq>\t<offset>\t<JSON id>\n": the leading newline keeps a record whole
- * even after a torn one left by a crash. Because each id carries its position, the index stays right on
- * any replay: a line is a duplicate only if its id is known at an earlier
- * position.
+ * even after a torn one left by a crash. Because each id carries its position,
+ * the index stays right on any replay: a line is a duplicate only if its id is
+ * known at an earlier position.
  *
- * Why 256 buckets: a rebuild touches every bucket, and creating and fsyncing
- * a file costs ~0.35 ms here, so 4096 buckets cost a rebuild ~1.4 s whatever
- * its size; 256 cost ~90 ms, while a lookup at 1M ids reads ~110 KB (~50 us).
+ * How many buckets follows the index's size (about 256 KB each): a rebuild
+ * creates and fsyncs every bucket, ~0.4 ms apiece, which a fixed 256 made a
+ * 100 ms floor under every rebuild, more than reading 10k entries costs. The
+ * files of one layout form a generation (layout.json names it: generation and
+ * hash bits). A rebuild starts a new generation; a flush that leaves a bucket
+ * over GROW_AT copies the index into a generation with more buckets. Either
+ * way the new generation is written in full before layout.json is switched to
+ * it atomically, and only then is the old one deleted, so a crash leaves the
+ * old index or the new one, never a mix. A store from before generations (256
+ * buckets named <2 hex>.idx, no layout.json) is read as generation 0.
  *
  * A long pass (a rebuild) would read a bucket per line; instead it keeps a
  * table of 32-bit fingerprints of every id in memory (4 bytes per id at half
  * load) and reads a bucket only on a fingerprint hit.
  */
-const BUCKET_BITS = 8;
-const BUCKETS = 1 << BUCKET_BITS;
-/** Buffered record bytes per bucket (~400 records): 4 MiB for all 256 at most. */
+interface Layout {
+  gen: number;
+  bits: number;
+}
+const LAYOUT_FILE = 'layout.json';
+const LEGACY: Layout = { gen: 0, bits: 8 };
+const LEGACY_FILE = /^[0-9a-f]{2}\.idx$/;
+/** A bucket file (or a temp file of the old in-place purge) of any generation; group 1 is the generation. */
+const OWN_FILE = /^(?:g(\d+)-[0-9a-f]+|[0-9a-f]{2})\.idx(?:\.tmp)?$/;
+/** Aimed-for bucket size: a lookup reads one bucket (~80 us at 256 KB). */
+const BUCKET_TARGET = 256 << 10;
+/** A bucket past this after a flush makes the index regrow into more buckets. */
+const GROW_AT = 1 << 20;
+const MAX_BITS = 16;
+/**
+ * History bytes per index byte, at least: a record is ~45 bytes and an entry
+ * is rarely under 1 KB. Over-estimating costs files; under-estimating, a
+ * regrow at the end of the pass.
+ */
+const HISTORY_PER_INDEX_BYTE = 24;
+/** Record bytes buffered per bucket before a write, and for all buckets together. */
 const PENDING_BYTES = 16 << 10;
-const BUCKET_FILES = Array.from({ length: BUCKETS }, (_, b) => `${b.toString(16).padStart(2, '0')}.idx`);
-const BUCKET_RE = /^[0-9a-f]{2}\.idx$/;
+const PENDING_TOTAL = 4 << 20;
 
 function hash32(s: string): number {
   let h = 0x811c9dc5;
@@ -36,8 +62,63 @@ function hash32(s: string): number {
   return h >>> 0;
 }
 
-function bucketOf(h: number): number {
-  return h >>> (32 - BUCKET_BITS);
+/** Fewest hash bits that keep `bytes` of records near BUCKET_TARGET per bucket. */
+function bitsFor(bytes: number): number {
+  let bits = 0;
+  while (bits < MAX_BITS && bytes / 2 ** bits > BUCKET_TARGET) bits++;
+  return bits;
+}
+
+function bucketName(layout: Layout, b: number): string {
+  if (layout.gen === 0) return `${b.toString(16).padStart(2, '0')}.idx`;
+  return `g${layout.gen}-${b.toString(16).padStart(Math.max(1, Math.ceil(layout.bits / 4)), '0')}.idx`;
+}
+
+function generationOf(name: string): number | undefined {
+  const m = OWN_FILE.exec(name);
+  return m ? Number(m[1] ?? 0) : undefined;
+}
+
+/** The layout in force; undefined when there is no index (or layout.json is unreadable, which is no better). */
+function readLayout(dir: string): Layout | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, LAYOUT_FILE), 'utf8');
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    return listDir(dir).some((n) => LEGACY_FILE.test(n)) ? LEGACY : undefined;
+  }
+  try {
+    const l = JSON.parse(text) as Layout;
+    if (Number.isSafeInteger(l.gen) && l.gen > 0 && Number.isSafeInteger(l.bits) && l.bits >= 0 && l.bits <= MAX_BITS) return { gen: l.gen, bits: l.bits };
+  } catch {
+    // as below
+  }
+  return undefined;
+}
+
+/** A generation no file in `dir` belongs to: leftovers of a crashed regrow are never appended to. */
+function nextGeneration(dir: string, after: number): number {
+  let gen = after;
+  for (const name of listDir(dir)) gen = Math.max(gen, generationOf(name) ?? 0);
+  return gen + 1;
+}
+
+/** Make `layout` the index (atomically), then delete every other generation. */
+function switchTo(dir: string, layout: Layout, durable: boolean): void {
+  mkdirSync(dir, { recursive: true });
+  writeJsonAtomic(join(dir, LAYOUT_FILE), layout, durable);
+  if (durable) fsyncDir(dir);
+  for (const name of listDir(dir)) {
+    const gen = generationOf(name);
+    if (gen === undefined || (gen === layout.gen && !name.endsWith('.tmp'))) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+  }
 }
 
 /** Open-addressing set of non-zero 32-bit fingerprints. */
@@ -180,6 +261,8 @@ class PendingBucket {
   private buf: Buffer | undefined;
   private used = 0;
 
+  constructor(private readonly capacity: number) {}
+
   get empty(): boolean {
     return this.used === 0;
   }
@@ -195,10 +278,10 @@ class PendingBucket {
    * template string, without building it.
    */
   tryAdd(id: string, pos: Position): boolean {
-    const room = PENDING_BYTES - this.used;
+    const room = this.capacity - this.used;
     if (isIndex(pos.seq) && isIndex(pos.offset)) {
       if (room < id.length + 2 * 16 + 6) return false;
-      const buf = (this.buf ??= Buffer.allocUnsafe(PENDING_BYTES));
+      const buf = (this.buf ??= Buffer.allocUnsafe(this.capacity));
       let p = this.used;
       buf[p++] = 0x0a;
       p = writeDigits(buf, p, pos.seq);
@@ -226,7 +309,7 @@ class PendingBucket {
     const record = recordOf(id, pos);
     // A UTF-16 unit is at most 3 UTF-8 bytes: skip the exact count when there is room anyway.
     if (room < record.length * 3 && room < Buffer.byteLength(record)) return false;
-    this.buf ??= Buffer.allocUnsafe(PENDING_BYTES);
+    this.buf ??= Buffer.allocUnsafe(this.capacity);
     this.used += this.buf.write(record, this.used);
     return true;
   }
@@ -241,21 +324,52 @@ class PendingBucket {
 }
 
 export class RunIdIndex {
-  private readonly pending: PendingBucket[] = Array.from({ length: BUCKETS }, () => new PendingBucket());
-  private readonly touched = new Set<number>();
+  private readonly pending: Array<PendingBucket | undefined> = [];
+  private readonly pendingBytes: number;
+  /** Buckets written since the last flush, with their size after the write. */
+  private readonly written = new Map<number, number>();
   private fingerprints: FingerprintSet | undefined;
-  private dirMade = false;
   // firstSeen and add come in pairs for one id: hash it once.
   private lastId = '';
   private lastHash = hash32('');
 
-  private constructor(readonly dir: string) {}
+  /** `fresh`: no layout.json yet; the first flush that writes anything writes it. */
+  private constructor(
+    readonly dir: string,
+    private layout: Layout,
+    private fresh: boolean,
+  ) {
+    this.pendingBytes = Math.max(1024, Math.min(PENDING_BYTES, PENDING_TOTAL >> layout.bits));
+  }
 
   /** `bulk`: load every id's fingerprint first (long passes). */
   static open(dir: string, bulk: boolean): RunIdIndex {
-    const index = new RunIdIndex(dir);
-    if (bulk) index.loadFingerprints(listDir(dir));
+    const layout = readLayout(dir);
+    const index = layout ? new RunIdIndex(dir, layout, false) : new RunIdIndex(dir, { gen: nextGeneration(dir, 0), bits: 0 }, true);
+    if (bulk) index.loadFingerprints();
     return index;
+  }
+
+  /** Whether `dir` holds an index: without it, earlier runs' ids are unknown. */
+  static present(dir: string): boolean {
+    return readLayout(dir) !== undefined;
+  }
+
+  /**
+   * Start a new generation for a rebuild, sized for `historyBytes` still to
+   * read: it keeps the ids first seen up to segment `keepSeq` (retention
+   * deleted those segments, they cannot be re-read) and forgets the rest,
+   * which the rebuild learns again.
+   */
+  static reset(dir: string, keepSeq: number, historyBytes: number, durable: boolean): void {
+    const current = keepSeq > 0 ? RunIdIndex.open(dir, false) : undefined;
+    const keptBytes = current?.totalBytes() ?? 0;
+    const next = new RunIdIndex(dir, { gen: nextGeneration(dir, current?.layout.gen ?? 0), bits: bitsFor(keptBytes + historyBytes / HISTORY_PER_INDEX_BYTE) }, false);
+    current?.forEachRecord((id, pos) => {
+      if (pos.seq <= keepSeq) next.add(id, pos);
+    });
+    next.writeOut(durable);
+    switchTo(dir, next.layout, durable);
   }
 
   private hashOf(id: string): number {
@@ -266,18 +380,43 @@ export class RunIdIndex {
     return this.lastHash;
   }
 
-  private loadFingerprints(names: readonly string[]): void {
-    const set = new FingerprintSet();
-    for (const file of names) {
-      if (!BUCKET_RE.test(file)) continue;
-      forEachRecord(readBucket(join(this.dir, file)), (jsonId) => {
+  private bucketOf(h: number): number {
+    // (h >>> 32 would be h itself.)
+    return this.layout.bits === 0 ? 0 : h >>> (32 - this.layout.bits);
+  }
+
+  private bucketPath(b: number): string {
+    return join(this.dir, bucketName(this.layout, b));
+  }
+
+  private get buckets(): number {
+    return 2 ** this.layout.bits;
+  }
+
+  private forEachRecord(f: (id: string, pos: Position) => void): void {
+    for (let b = 0; b < this.buckets; b++) {
+      forEachRecord(readBucket(this.bucketPath(b)), (jsonId, line) => {
+        const [seq, offset] = line.split('\t');
+        const pos = { seq: Number(seq), offset: Number(offset) };
+        if (!isIndex(pos.seq) || !isIndex(pos.offset)) return;
         try {
-          set.add(hash32(JSON.parse(jsonId) as string) || 1);
+          f(JSON.parse(jsonId) as string, pos);
         } catch {
           // A torn record from a crash: its id is re-added when its line is replayed.
         }
       });
     }
+  }
+
+  private totalBytes(): number {
+    let total = 0;
+    for (let b = 0; b < this.buckets; b++) total += ifExistsSync(() => statSync(this.bucketPath(b)))?.size ?? 0;
+    return total;
+  }
+
+  private loadFingerprints(): void {
+    const set = new FingerprintSet();
+    this.forEachRecord((id) => set.add(hash32(id) || 1));
     this.fingerprints = set;
   }
 
@@ -285,11 +424,11 @@ export class RunIdIndex {
   firstSeen(id: string): Position | undefined {
     const h = this.hashOf(id);
     if (this.fingerprints && !this.fingerprints.has(h || 1)) return undefined;
-    const b = bucketOf(h);
+    const b = this.bucketOf(h);
     const needle = `\t${JSON.stringify(id)}\n`;
-    const waiting = this.pending[b]!;
-    const buffered = waiting.empty ? undefined : findIn(waiting.text(), needle);
-    const onDisk = findIn(readBucket(join(this.dir, BUCKET_FILES[b]!)), needle);
+    const waiting = this.pending[b];
+    const buffered = waiting && !waiting.empty ? findIn(waiting.text(), needle) : undefined;
+    const onDisk = findIn(readBucket(this.bucketPath(b)), needle);
     if (!buffered) return onDisk;
     if (!onDisk) return buffered;
     return comparePositions(buffered, onDisk) <= 0 ? buffered : onDisk;
@@ -298,70 +437,64 @@ export class RunIdIndex {
   add(id: string, pos: Position): void {
     const h = this.hashOf(id);
     this.fingerprints?.add(h || 1);
-    const b = bucketOf(h);
-    if (this.pending[b]!.tryAdd(id, pos)) return;
+    const b = this.bucketOf(h);
+    const waiting = (this.pending[b] ??= new PendingBucket(this.pendingBytes));
+    if (waiting.tryAdd(id, pos)) return;
     this.writeBucket(b);
     // Only a record larger than the whole buffer (a huge run_id) goes straight to the file.
-    if (!this.pending[b]!.tryAdd(id, pos)) this.appendToBucket(b, recordOf(id, pos));
+    if (!waiting.tryAdd(id, pos)) this.appendToBucket(b, recordOf(id, pos));
   }
 
   private appendToBucket(b: number, data: string | Buffer): void {
-    if (!this.dirMade) {
-      mkdirSync(this.dir, { recursive: true });
-      this.dirMade = true;
+    if (this.written.size === 0) mkdirSync(this.dir, { recursive: true });
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const fd = openSync(this.bucketPath(b), 'a');
+    try {
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+      this.written.set(b, fstatSync(fd).size);
+    } finally {
+      closeSync(fd);
     }
-    appendFileSync(join(this.dir, BUCKET_FILES[b]!), data);
-    this.touched.add(b);
   }
 
   private writeBucket(b: number): void {
-    const p = this.pending[b]!;
-    if (p.empty) return;
+    const p = this.pending[b];
+    if (!p || p.empty) return;
     this.appendToBucket(b, p.bytes());
     p.clear();
   }
 
-  /** Write what is buffered; with `fsync`, make every bucket written since open durable. */
-  flush(fsync: boolean): void {
-    for (let b = 0; b < BUCKETS; b++) this.writeBucket(b);
-    if (fsync) {
-      for (const b of this.touched) fsyncPath(join(this.dir, BUCKET_FILES[b]!));
+  /** Write what is buffered (durably with `durable`); the size of the largest bucket written. */
+  private writeOut(durable: boolean): number {
+    for (let b = 0; b < this.pending.length; b++) this.writeBucket(b);
+    let largest = 0;
+    for (const [b, size] of this.written) {
+      if (durable) fsyncPath(this.bucketPath(b));
+      largest = Math.max(largest, size);
     }
-    this.touched.clear();
+    if (this.fresh && this.written.size > 0) {
+      switchTo(this.dir, this.layout, durable);
+      this.fresh = false;
+    }
+    this.written.clear();
+    return largest;
   }
 
-  /**
-   * Forget ids first seen after segment `seq` (a rebuild re-learns them),
-   * keeping those from segments retention has deleted: they cannot be re-read.
-   */
-  static purgeAfter(dir: string, seq: number): void {
-    const names = listDir(dir);
-    if (seq <= 0) {
-      // Emptied in place rather than removed: a rebuild then appends to
-      // existing files instead of creating each one again (~0.15 ms apiece).
-      if (names.length === 0) {
-        rmSync(dir, { recursive: true, force: true });
-        return;
-      }
-      for (const file of names) {
-        if (BUCKET_RE.test(file)) truncateSync(join(dir, file), 0);
-        else rmSync(join(dir, file), { recursive: true, force: true });
-      }
-      return;
-    }
-    for (const file of names) {
-      if (!BUCKET_RE.test(file)) continue;
-      const path = join(dir, file);
-      const lines = readBucket(path).split('\n');
-      const kept = lines.filter((line) => line !== '' && Number(line.slice(0, line.indexOf('\t'))) <= seq);
-      if (kept.length === lines.filter((line) => line !== '').length) continue;
-      if (kept.length === 0) {
-        truncateSync(path, 0);
-        continue;
-      }
-      const tmp = `${path}.tmp`;
-      writeFileSync(tmp, `${kept.join('\n')}\n`);
-      renameSync(tmp, path);
-    }
+  /** Write what is buffered; with `durable`, make it survive a power loss. */
+  flush(durable: boolean): void {
+    if (this.writeOut(durable) > GROW_AT) this.regrow(durable);
+  }
+
+  /** Copy every record into a generation with more buckets and switch to it. */
+  private regrow(durable: boolean): void {
+    const bits = Math.min(MAX_BITS, Math.max(this.layout.bits + 1, bitsFor(this.totalBytes())));
+    if (bits === this.layout.bits) return;
+    const next = new RunIdIndex(this.dir, { gen: nextGeneration(this.dir, this.layout.gen), bits }, false);
+    this.forEachRecord((id, pos) => next.add(id, pos));
+    next.writeOut(durable);
+    faultPoint('run-ids:before-switch');
+    switchTo(this.dir, next.layout, durable);
+    this.layout = next.layout;
+    this.pending.length = 0;
   }
 }

@@ -149,7 +149,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
         if (!dir.twins.includes(s)) gone.push(s.file);
         faultPoint('retention:mid-delete');
       }
-      if (config.fsync !== 'never') await fsyncDir(paths.segments);
+      if (config.fsync !== 'never') fsyncDir(paths.segments);
       // The directory is the truth: drop the deleted records, and rebuild an index that was lost.
       const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
       writeIndex(paths, index, config.fsync !== 'never');

@@ -1,5 +1,5 @@
 import { open, mkdir, rename, unlink } from 'node:fs/promises';
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
@@ -32,15 +32,15 @@ export async function readJson(path: string): Promise<unknown> {
 }
 
 /** A rename or create is durable only once its directory entry is. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
   try {
-    await fh.sync();
+    fsyncSync(fd);
   } catch (err) {
     // Some file systems refuse fsync on directories; the data fsync still happened.
     if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'EISDIR') throw err;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -76,7 +76,7 @@ export async function quarantine(corruptDir: string, fromFile: string, what: str
   }
   const target = join(corruptDir, name);
   await rename(tmp, target);
-  await fsyncDir(corruptDir);
+  fsyncDir(corruptDir);
   return target;
 }
 

@@ -35,7 +35,7 @@ export async function spill(paths: StorePaths, lines: readonly string[], fsync: 
     }
   }
   for (const name of names) await rename(join(paths.pending, `.${name}.tmp`), join(paths.pending, name));
-  if (fsync) await fsyncDir(paths.pending);
+  if (fsync) fsyncDir(paths.pending);
   return names;
 }
 

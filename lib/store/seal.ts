@@ -48,8 +48,8 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
   if (durable) await fsyncFile(paths.active);
   await rename(paths.active, join(paths.segments, plain));
   if (durable) {
-    await fsyncDir(paths.segments);
-    await fsyncDir(paths.root);
+    fsyncDir(paths.segments);
+    fsyncDir(paths.root);
   }
   faultPoint('seal:renamed');
   let file = plain;
@@ -68,7 +68,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     await pipeline(createReadStream(join(paths.segments, plain)), gzip, createWriteStream(tmp, { flags: 'wx' }));
     if (durable) await fsyncFile(tmp);
     await rename(tmp, join(paths.segments, file));
-    if (durable) await fsyncDir(paths.segments);
+    if (durable) fsyncDir(paths.segments);
     faultPoint('seal:gzipped');
     await unlinkIfExists(join(paths.segments, plain));
     storedBytes = gzBytes;

@@ -150,6 +150,14 @@ describe('aggregate: checkpoint invalidation falls back to a correct rebuild', f
     expect(r).to.include({ totalRuns: 8, duplicates: 2 });
   });
 
+  it('run-id index layout unreadable', async () => {
+    await aggregated();
+    await writeFile(join(root(), 'metrics', 'run-ids', 'layout.json'), '{"gen":');
+    await appendRaw(root(), line(entry(1)) + line(entry(2)));
+    const r = await expectRebuild(/run-id/);
+    expect(r).to.include({ totalRuns: 8, duplicates: 2 });
+  });
+
   it('run-id index deleted after retention: the ids of deleted segments are lost, and the pass says so', async () => {
     await aggregated();
     await retention({ dir: root(), retention: { maxSegments: 0 }, log: quietLog });
