@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { ifExists } from '../errors.js';
 import { createGunzip } from 'node:zlib';
@@ -162,11 +163,12 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
   }
   try {
     if (!compressed) {
+      // Two 4 KiB reads on every run: synchronous on the fd, no thread-pool trips.
       const buf = Buffer.alloc(tailBytes);
-      if ((await fh.read(buf, 0, tailBytes, from)).bytesRead < tailBytes) return undefined;
+      if (readSync(fh.fd, buf, 0, tailBytes, from) < tailBytes) return undefined;
       tail.update(buf);
       const hbuf = Buffer.alloc(headBytes);
-      if ((await fh.read(hbuf, 0, headBytes, 0)).bytesRead < headBytes) return undefined;
+      if (readSync(fh.fd, hbuf, 0, headBytes, 0) < headBytes) return undefined;
       head.update(hbuf);
       return done();
     }

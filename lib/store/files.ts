@@ -1,5 +1,5 @@
 import { open, mkdir, rename, unlink } from 'node:fs/promises';
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
@@ -80,23 +80,26 @@ export async function quarantine(corruptDir: string, fromFile: string, what: str
   return target;
 }
 
-/** Offset just past the last "\n" at or before `size` (0 when there is none). */
-export async function lastNewlineEnd(path: string, size: number): Promise<number> {
+/**
+ * Offset just past the last "\n" at or before `size` (0 when there is none).
+ * Synchronous: it usually reads one small block, on every run.
+ */
+export function lastNewlineEnd(path: string, size: number): number {
   if (size === 0) return 0;
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    return await lastNewlineEndOf(fh, size);
+    return lastNewlineEndOf(fd, size);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
-export async function lastNewlineEndOf(fh: import('node:fs/promises').FileHandle, size: number): Promise<number> {
-  const chunk = Buffer.allocUnsafe(64 * 1024);
+export function lastNewlineEndOf(fd: number, size: number): number {
+  const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, size));
   let end = size;
   while (end > 0) {
     const start = Math.max(0, end - chunk.length);
-    const { bytesRead } = await fh.read(chunk, 0, end - start, start);
+    const bytesRead = readSync(fd, chunk, 0, end - start, start);
     const at = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
     if (at >= 0) return start + at + 1;
     end = start;

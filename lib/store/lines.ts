@@ -1,7 +1,7 @@
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -65,6 +65,8 @@ const READ_BLOCK = 1 << 20;
  */
 const SPLIT_SLICE = 8 << 10;
 
+const SMALL_READ = 64 << 10;
+
 type Splitter = ReturnType<typeof split2>;
 
 /**
@@ -102,7 +104,8 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
   const readAt = async (buf: Buffer, at: number): Promise<Buffer> => {
     const len = end !== undefined ? Math.min(buf.length, end - at) : buf.length;
     if (len <= 0) return buf.subarray(0, 0);
-    const { bytesRead } = await fh.read(buf, 0, len, at);
+    // A run's new bytes are a line or two: a synchronous read beats a thread-pool trip.
+    const bytesRead = len <= SMALL_READ ? readSync(fh.fd, buf, 0, len, at) : (await fh.read(buf, 0, len, at)).bytesRead;
     return buf.subarray(0, bytesRead);
   };
   let pos = start;

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, StoreError } from '../errors.js';
@@ -54,8 +54,9 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
     }
     const after = await sealedView(paths);
     if (before.lastSeq === after.lastSeq || attempt >= 20) {
-      const size = handle ? (await handle.stat()).size : 0;
-      const activeEnd = handle ? await lastNewlineEndOf(handle, size) : 0;
+      // Small reads on every run: synchronous on the handle's fd, no thread-pool trips.
+      const size = handle ? fstatSync(handle.fd).size : 0;
+      const activeEnd = handle ? lastNewlineEndOf(handle.fd, size) : 0;
       const active = handle;
       return {
         sealed: after.dir.segments,

@@ -36,7 +36,7 @@ export async function listSegments(ctx: StoreContext): Promise<SegmentInfo[]> {
   }));
   const st = await ifExists(() => lstat(paths.active));
   if (st?.isFile()) {
-    const end = await lastNewlineEnd(paths.active, st.size);
+    const end = lastNewlineEnd(paths.active, st.size);
     const s = await summarizeFile(paths.active, false, { end });
     out.push({
       seq: index.lastSeq + 1,

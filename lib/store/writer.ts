@@ -72,7 +72,7 @@ export class WriterSession {
   private async repairTornTail(): Promise<void> {
     const st = ifExistsSync(() => lstatSync(this.paths.active));
     if (!st || st.size === 0) return;
-    const end = await lastNewlineEnd(this.paths.active, st.size);
+    const end = lastNewlineEnd(this.paths.active, st.size);
     if (end === st.size) return;
     const fh = await open(this.paths.active, 'r');
     let torn: Buffer;
