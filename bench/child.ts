@@ -112,6 +112,8 @@ if (!run || !dir) {
 // Concurrent writers start together: the parent names the moment.
 const startAt = Number(process.env['BENCH_START_AT'] ?? 0);
 if (startAt > Date.now()) await new Promise((r) => setTimeout(r, startAt - Date.now()));
+// BENCH_WARMUP=N: do the work N times unmeasured first, so the measured run finds the JIT warm.
+for (let i = Number(process.env['BENCH_WARMUP'] ?? 0); i > 0; i--) await run();
 const startedAt = Date.now();
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
