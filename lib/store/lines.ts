@@ -1,4 +1,3 @@
-import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, readSync } from 'node:fs';
@@ -57,13 +56,22 @@ function skipBytes(n: number): Transform {
 /** Bytes per read of a plain file: ~1300 reads for 1.3 GB instead of ~20000 at the stream default. */
 const READ_BLOCK = 1 << 20;
 /**
- * Bytes per split2 write. Small pieces keep what survives each scavenge small
- * (a line keeps its whole decoded piece alive), and V8 grows its young
- * generation with the bytes that survive: at 1M entries 64 KiB pieces ended
- * with 2 x 16 MB semi-spaces and ~111 MB peak RSS, 8 KiB pieces with ~94 MB,
- * for ~2% more CPU.
+ * About this many bytes per split2 write, cut just after a "\n". V8 grows its
+ * young generation with the bytes that survive scavenges, and split2 keeps
+ * the unfinished end of each piece (a slice of the whole decoded piece) until
+ * the next write: pieces that end on a line boundary leave it nothing to
+ * keep, and small ones keep the piece being split small.
  */
 const SPLIT_SLICE = 8 << 10;
+
+/** End of the piece of `block` that starts at `from`: just after the last "\n" within SPLIT_SLICE, else the next one. */
+function pieceEnd(block: Buffer, from: number): number {
+  if (block.length - from <= SPLIT_SLICE) return block.length;
+  const back = block.lastIndexOf(0x0a, from + SPLIT_SLICE - 1);
+  if (back >= from) return back + 1;
+  const ahead = block.indexOf(0x0a, from + SPLIT_SLICE);
+  return ahead === -1 ? block.length : ahead + 1;
+}
 
 const SMALL_READ = 64 << 10;
 
@@ -119,11 +127,13 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
       pos += block.length;
       turn ^= 1;
       next = readAt(buffers[turn]!, pos);
-      for (let i = 0; i < block.length; i += SPLIT_SLICE) {
-        const chunk = block.subarray(i, i + SPLIT_SLICE);
+      for (let i = 0; i < block.length; ) {
+        const j = pieceEnd(block, i);
+        const chunk = block.subarray(i, j);
         onBytes(chunk);
         splitter.write(chunk);
         if (failed) throw failed;
+        i = j;
       }
       if (splitter.writableLength > 0) await once(splitter, 'drain');
     }
@@ -136,6 +146,26 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
   }
 }
 
+/** A FIFO of content offsets, drained as fast as it fills: reused storage, no per-item allocation. */
+class OffsetQueue {
+  private items: number[] = [];
+  private head = 0;
+
+  push(n: number): void {
+    this.items.push(n);
+  }
+
+  shift(): number | undefined {
+    if (this.head === this.items.length) return undefined;
+    const n = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+    return n;
+  }
+}
+
 export async function scanLines(src: LineSource, onLine: OnLine): Promise<LineScan> {
   const start = src.start ?? 0;
   if (src.end !== undefined && src.end <= start) return { end: start, contentEnd: start, lines: 0 };
@@ -143,30 +173,26 @@ export async function scanLines(src: LineSource, onLine: OnLine): Promise<LineSc
   let offset = start;
   let contentEnd = start;
   let lines = 0;
-  // While every byte so far is ASCII a line's byte length is its string
-  // length; Buffer.byteLength per line cost ~10% of a rebuild. The flag is
-  // set before split2 sees the chunk, so no line of a non-ASCII chunk is
-  // ever measured by its string length.
-  let ascii = true;
-  const bytesOf = (line: string) => (ascii ? line.length : Buffer.byteLength(line));
+  // A line's byte length comes from the bytes, not from its decoded string:
+  // each "\n" byte's content offset is queued before split2 sees the chunk,
+  // and split2 hands over exactly one line per "\n", in order. Exact for any
+  // bytes (a string's length drifts from them on invalid UTF-8), and no
+  // Buffer.byteLength per line.
+  const newlines = new OffsetQueue();
   const onContent = (chunk: Buffer) => {
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) newlines.push(contentEnd + i);
     contentEnd += chunk.length;
-    if (ascii && !isAscii(chunk)) ascii = false;
   };
-  // split2 also hands over the piece after the last "\n"; holding each line
-  // back one step lets the byte count decide at the end whether it was complete.
-  let held: string | undefined;
-  function emit(line: string): void {
-    const at = offset;
-    offset += bytesOf(line) + 1;
-    lines++;
-    onLine(line, at);
-  }
   // Lines are handled in split2's mapper, in order, instead of being pushed
   // one by one through an object-mode stream: the mapper returns nothing.
   const splitter = split2('\n', (line: string) => {
-    if (held !== undefined) emit(held);
-    held = line;
+    const nl = newlines.shift();
+    // No "\n" left for it: the bytes after the last one, a torn tail that split2 hands over at the end.
+    if (nl === undefined) return undefined;
+    const at = offset;
+    offset = nl + 1;
+    lines++;
+    onLine(line, at);
     return undefined;
   });
 
@@ -181,7 +207,6 @@ export async function scanLines(src: LineSource, onLine: OnLine): Promise<LineSc
     const tap = src.tap;
     await feedPlain(src, start, splitter, tap ? (chunk) => (tap(chunk), onContent(chunk)) : onContent);
   }
-  if (held !== undefined && offset + bytesOf(held) + 1 <= contentEnd) emit(held);
   return { end: offset, contentEnd, lines };
 }
 
