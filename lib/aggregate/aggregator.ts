@@ -6,7 +6,7 @@ import { faultPoint } from '../faults.js';
 import { writeJsonAtomic } from '../store/files.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { openSnapshot, type Cursor, type Snapshot } from '../store/reader.js';
+import { openSnapshot, sampleLineBytes, type Cursor, type Snapshot } from '../store/reader.js';
 import { listPending } from '../store/pending.js';
 import { tryWithWriter } from '../store/writer.js';
 import {
@@ -222,7 +222,9 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       RunIdIndex.reset(idsDir, base?.seq ?? 0, unread, durable);
       faultPoint('aggregate:after-purge');
     }
-    const ids = RunIdIndex.open(idsDir, start.mode === 'rebuild' || unread > BULK_BYTES);
+    const bulk = start.mode === 'rebuild' || unread > BULK_BYTES;
+    const lineBytes = bulk ? sampleLineBytes(paths, snap, start.cursor) : undefined;
+    const ids = RunIdIndex.open(idsDir, bulk, lineBytes ? unread / lineBytes : 0);
     const before = { ...start.counts };
     const problems: Problem[] = [];
     const cursor = await fold({

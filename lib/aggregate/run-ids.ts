@@ -49,6 +49,10 @@ const MAX_BITS = 16;
  * regrow at the end of the pass.
  */
 const HISTORY_PER_INDEX_BYTE = 24;
+/** Bytes of a typical record ("\n<seq>\t<offset>\t<JSON id>\n"), for counting ids by size. */
+const RECORD_BYTES = 40;
+/** Pre-sizing stops here (16 MB); past it the table grows as ids come. */
+const MAX_PRESIZED_SLOTS = 1 << 22;
 /** Record bytes buffered per bucket before a write, and for all buckets together. */
 const PENDING_BYTES = 16 << 10;
 const PENDING_TOTAL = 4 << 20;
@@ -123,8 +127,20 @@ function switchTo(dir: string, layout: Layout, durable: boolean): void {
 
 /** Open-addressing set of non-zero 32-bit fingerprints. */
 class FingerprintSet {
-  private table = new Uint32Array(1 << 16);
+  private table: Uint32Array;
   private size = 0;
+
+  /**
+   * Sized for `expected` ids up front when the caller can tell: every doubling
+   * left the old table (long-lived, so in the old generation) resident until a
+   * major GC that a rebuild rarely reaches, ~8 MB over a 1M-entry rebuild.
+   */
+  constructor(expected: number) {
+    let slots = 1 << 16;
+    while (slots < 2 * expected && slots < MAX_PRESIZED_SLOTS) slots *= 2;
+    this.table = new Uint32Array(slots);
+  }
+
   // A pass asks has(fp) and then add(fp) for each new id: the empty slot the
   // miss ended on is where add puts it, so the table (8 MB at 1M ids, a cache
   // miss per probe) is probed once per id instead of twice.
@@ -342,11 +358,11 @@ export class RunIdIndex {
     this.pendingBytes = Math.max(1024, Math.min(PENDING_BYTES, PENDING_TOTAL >> layout.bits));
   }
 
-  /** `bulk`: load every id's fingerprint first (long passes). */
-  static open(dir: string, bulk: boolean): RunIdIndex {
+  /** `bulk`: load every id's fingerprint first (long passes), expecting about `newIds` more. */
+  static open(dir: string, bulk: boolean, newIds = 0): RunIdIndex {
     const layout = readLayout(dir);
     const index = layout ? new RunIdIndex(dir, layout, false) : new RunIdIndex(dir, { gen: nextGeneration(dir, 0), bits: 0 }, true);
-    if (bulk) index.loadFingerprints();
+    if (bulk) index.loadFingerprints(newIds);
     return index;
   }
 
@@ -414,8 +430,8 @@ export class RunIdIndex {
     return total;
   }
 
-  private loadFingerprints(): void {
-    const set = new FingerprintSet();
+  private loadFingerprints(newIds: number): void {
+    const set = new FingerprintSet(newIds + this.totalBytes() / RECORD_BYTES);
     this.forEachRecord((id) => set.add(hash32(id) || 1));
     this.fingerprints = set;
   }

@@ -1,7 +1,7 @@
-import { constants, fstatSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, StoreError } from '../errors.js';
+import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { lastNewlineEndOf } from './files.js';
 import { scanLines } from './lines.js';
 import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
@@ -68,6 +68,38 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
     }
     // A seal happened between the two looks: the handle may be either file.
     await handle?.close();
+  }
+}
+
+const SAMPLE_BYTES = 64 << 10;
+
+/**
+ * Average bytes per line in up to 64 KiB of plain content at `from` (undefined
+ * when that content is compressed, absent or holds no whole line): lets a long
+ * pass size its tables for the lines ahead once instead of growing them.
+ */
+export function sampleLineBytes(paths: StorePaths, snap: Snapshot, from: Cursor): number | undefined {
+  const sealed = snap.sealed.find((s) => s.seq >= from.seq);
+  const at = (sealed?.seq ?? snap.activeSeq) === from.seq ? from.offset : 0;
+  let fd: number | undefined;
+  let owned = false;
+  if (!sealed) {
+    fd = snap.active?.fd;
+  } else if (!sealed.compressed) {
+    fd = ifExistsSync(() => openSync(join(paths.segments, sealed.file), constants.O_RDONLY | constants.O_NOFOLLOW));
+    owned = fd !== undefined;
+  }
+  if (fd === undefined) return undefined;
+  try {
+    const buf = Buffer.allocUnsafe(SAMPLE_BYTES);
+    const sample = buf.subarray(0, readSync(fd, buf, 0, SAMPLE_BYTES, at));
+    const last = sample.lastIndexOf(0x0a);
+    if (last < 0) return undefined;
+    let lines = 0;
+    for (let i = sample.indexOf(0x0a); i !== -1; i = sample.indexOf(0x0a, i + 1)) lines++;
+    return (last + 1) / lines;
+  } finally {
+    if (owned) closeSync(fd);
   }
 }
 

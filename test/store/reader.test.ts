@@ -1,0 +1,44 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { storePaths } from '../../lib/store/names.js';
+import { openSnapshot, sampleLineBytes } from '../../lib/store/reader.js';
+import { useTmpDir } from '../helpers/tmp.js';
+import { openRecorder } from '../helpers/store.js';
+
+describe('reader: sampleLineBytes (sizing a long pass)', function () {
+  const tmp = useTmpDir();
+  const root = () => join(tmp.dir, 'root');
+  const line = (i: number, pad: number) => ({ run_id: `r${i}`, status: 'ok', recorded_at: 't', pad: 'x'.repeat(pad) });
+
+  it('averages the whole lines at the cursor: a sealed plain segment, then the active file from the offset', async () => {
+    const rec = await openRecorder(root(), { maxLines: 4 });
+    // Segment 1: four lines of one size; active: lines of another.
+    await rec.append([0, 1, 2, 3].map((i) => line(i, 100)));
+    await rec.append([4, 5, 6].map((i) => line(i, 300)));
+    await rec.close();
+    const snap = await openSnapshot(storePaths(root()));
+    try {
+      const first = Buffer.byteLength(`${JSON.stringify(line(0, 100))}\n`);
+      const later = Buffer.byteLength(`${JSON.stringify(line(4, 300))}\n`);
+      expect(sampleLineBytes(storePaths(root()), snap, { seq: 1, offset: 0, line: 0 })).to.equal(first);
+      expect(sampleLineBytes(storePaths(root()), snap, { seq: 2, offset: later, line: 1 })).to.equal(later);
+      // Nothing whole at the end of the active file.
+      expect(sampleLineBytes(storePaths(root()), snap, { seq: 2, offset: 3 * later, line: 3 })).to.equal(undefined);
+    } finally {
+      await snap.close();
+    }
+  });
+
+  it('gives no figure for a compressed segment (no random access)', async () => {
+    const rec = await openRecorder(root(), { maxLines: 2, compress: 'gzip' });
+    await rec.append([0, 1, 2].map((i) => line(i, 50)));
+    await rec.close();
+    const snap = await openSnapshot(storePaths(root()));
+    try {
+      expect(snap.sealed[0]?.compressed).to.equal(true);
+      expect(sampleLineBytes(storePaths(root()), snap, { seq: 1, offset: 0, line: 0 })).to.equal(undefined);
+    } finally {
+      await snap.close();
+    }
+  });
+});
