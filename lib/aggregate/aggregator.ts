@@ -3,7 +3,7 @@ import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
-import { writeJsonAtomic } from '../store/files.js';
+import { batchWrites, writeJsonAtomic } from '../store/files.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
 import { openSnapshot, sampleLineBytes, type Cursor, type Snapshot } from '../store/reader.js';
@@ -259,7 +259,6 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     // nothing is new after the base (retention folded what was appended since).
     // Outputs under another <out> than the checkpoint's pass used may be older than it.
     if (!start.atCheckpoint || moved || start.out !== resolve(out) || !outputsPresent(ctx, out, files)) {
-      written = writeOutputs(ctx, out, files, config.fsync === 'always');
       const fingerprint = await fingerprintAt(paths, snap, cursor);
       if (!fingerprint) throw new StoreError(`segment ${cursor.seq} vanished during aggregation`);
       const checkpoint: Checkpoint = {
@@ -272,9 +271,13 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         out: resolve(out),
         updatedAt: now,
       };
-      faultPoint('aggregate:before-checkpoint');
-      saveJson(checkpointPath(paths, reducer), checkpoint, durable);
-      written.push(checkpointPath(paths, reducer));
+      // Outputs first, the checkpoint last: a crash between them leaves outputs the next pass rewrites.
+      written = batchWrites(() => {
+        const done = writeOutputs(ctx, out, files, config.fsync === 'always');
+        faultPoint('aggregate:before-checkpoint');
+        saveJson(checkpointPath(paths, reducer), checkpoint, durable);
+        return [...done, checkpointPath(paths, reducer)];
+      });
     }
     return {
       // The first pass of a store starts from nothing: incremental, as the CLI promises without --rebuild.

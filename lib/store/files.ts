@@ -1,6 +1,7 @@
 import { open, mkdir, rename, unlink } from 'node:fs/promises';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { onExit } from 'signal-exit';
 import writeFileAtomic from 'write-file-atomic';
 import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
 
@@ -14,6 +15,21 @@ import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
 export function writeJsonAtomic(path: string, value: unknown, fsync: boolean): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileAtomic.sync(path, `${JSON.stringify(value, null, 2)}\n`, { fsync });
+}
+
+/**
+ * Run `writes` (several writeJsonAtomic calls) with one exit handler held.
+ * write-file-atomic registers a signal-exit handler for each write, and when
+ * it is the only one, signal-exit installs and then removes its listeners on a
+ * dozen signals: ~0.1 ms per file, an eighth of a run. Held, that happens once.
+ */
+export function batchWrites<T>(writes: () => T): T {
+  const release = onExit(() => undefined);
+  try {
+    return writes();
+  } finally {
+    release();
+  }
 }
 
 /**
