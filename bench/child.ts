@@ -7,6 +7,7 @@
  *   child.js baseline DIR           read the same files, split2, JSON.parse, nothing else
  *   child.js parse DIR              JSON.parse each line as read by the store's own reader (scanLines)
  *   child.js append DIR N PREFIX    N appends of one entry each (a concurrent writer)
+ *   child.js perrun DIR REPS SEED   append one entry + aggregate, REPS times (per-run cost through the API)
  */
 import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -91,6 +92,25 @@ async function append(dir: string, n: number, prefix: string): Promise<Record<st
   return { appended: n, spilled };
 }
 
+/** REPS runs of what an orchestrator does after each run, after two unmeasured ones (module warm-up); each run's ms. */
+async function perRun(dir: string, reps: number, seed: number): Promise<Record<string, unknown>> {
+  const opts = { dir, logLevel: 'silent', ...(process.env['BENCH_MAX_BYTES'] ? { maxBytes: process.env['BENCH_MAX_BYTES'] } : {}) };
+  const recorder = await Recorder.open(opts);
+  const source = new EntrySource(seed, 0);
+  const times: number[] = [];
+  for (let i = 0; i < reps + 2; i++) {
+    const entry = source.nextEntry();
+    const t0 = performance.now();
+    await recorder.append(entry);
+    const r = await aggregate(opts);
+    const ms = performance.now() - t0;
+    if (r.mode !== 'incremental' || r.linesRead !== 1) throw new Error(`per-run: expected an incremental pass over 1 line, got ${r.mode} over ${r.linesRead}`);
+    if (i >= 2) times.push(ms);
+  }
+  await recorder.close();
+  return { times };
+}
+
 function hashSeed(s: string): number {
   let h = 7;
   for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) >>> 0;
@@ -103,10 +123,11 @@ const work: Record<string, () => Promise<Record<string, unknown>>> = {
   parse: () => parseOnly(dir!),
   rebuild: () => rebuild(dir!),
   append: () => append(dir!, Number(rest[0]), rest[1]!),
+  perrun: () => perRun(dir!, Number(rest[0]), Number(rest[1])),
 };
 const run = task !== undefined ? work[task] : undefined;
 if (!run || !dir) {
-  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX\n');
+  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX | perrun DIR REPS SEED\n');
   process.exit(2);
 }
 // Concurrent writers start together: the parent names the moment.
