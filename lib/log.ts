@@ -13,8 +13,19 @@ export function isLogLevel(value: string): boolean {
  * right after a failure must not lose the line that explains it.
  */
 export function createLogger(level: string): Logger {
-  return pino(
-    { name: 'codex-metrics', level, base: { pid: process.pid } },
-    pino.destination({ dest: 2, sync: true }),
-  );
+  return pino({ name: 'codex-metrics', level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+}
+
+const shared = new Map<string, Logger>();
+
+/**
+ * The library's own logger when the caller passes none, made once per level:
+ * a call per run (`aggregate({ logLevel })`) would otherwise build a pino
+ * instance and a stderr stream each time (~0.1 ms). Never handed to callers
+ * to change: they pass their own `log`.
+ */
+export function defaultLogger(level: string): Logger {
+  let logger = shared.get(level);
+  if (!logger) shared.set(level, (logger = createLogger(level)));
+  return logger;
 }

@@ -13,8 +13,15 @@ import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
  * most of a run's wall time.
  */
 export function writeJsonAtomic(path: string, value: unknown, fsync: boolean): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomic.sync(path, `${JSON.stringify(value, null, 2)}\n`, { fsync });
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+  try {
+    writeFileAtomic.sync(path, text, { fsync });
+  } catch (err) {
+    // The directory is there on every run but the first: make it only when missing.
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic.sync(path, text, { fsync });
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs';
 import { loadConfig, type Config, type ConfigOptions } from '../config.js';
 import { ifExistsSync, StoreError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { defaultLogger, type Logger } from '../log.js';
 import { entryLinesFromText, entryLinesFromValues } from './entries.js';
 import { storePaths, type StorePaths } from './names.js';
 import { spill } from './pending.js';
@@ -43,7 +43,7 @@ export interface StoreContext {
 export function storeContext(options: StoreOptions | string = {}): StoreContext {
   const opts = typeof options === 'string' ? { dir: options } : options;
   const config = opts.config ?? loadConfig(opts);
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? defaultLogger(config.logLevel);
   return { config, paths: storePaths(config.dir), log };
 }
 
