@@ -1,11 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
-import { readSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { ifExists } from '../errors.js';
+import { closeSync, readSync } from 'node:fs';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { ifExistsSync } from '../errors.js';
 import { createGunzip } from 'node:zlib';
 import { join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
 import type { StorePaths } from '../store/names.js';
+import { readBlocks } from '../store/lines.js';
 import { openSegment, type Cursor, type Snapshot } from '../store/reader.js';
 import type { Reducer } from './reducer.js';
 
@@ -147,40 +149,40 @@ export async function fingerprintAt(paths: StorePaths, snap: Snapshot, cursor: C
   const head = createHash('sha256');
   const done = (): Fingerprint => ({ seq: cursor.seq, offset: cursor.offset, tailBytes, tailSha256: tail.digest('hex'), headBytes, headSha256: head.digest('hex') });
   if (cursor.offset === 0) return done();
-  let fh: FileHandle;
+  let fd: number;
   let compressed = false;
   let owned = false;
   if (cursor.seq === snap.activeSeq) {
-    if (!snap.active) return undefined;
-    fh = snap.active;
+    if (snap.active === undefined) return undefined;
+    fd = snap.active;
   } else {
     const sealed = snap.sealed.find((x) => x.seq === cursor.seq);
     if (!sealed) return undefined;
-    const opened = await ifExists(() => openSegment(paths, sealed));
+    const opened = ifExistsSync(() => openSegment(paths, sealed));
     if (!opened) return undefined;
-    ({ handle: fh, compressed } = opened);
+    ({ fd, compressed } = opened);
     owned = true;
   }
   try {
     if (!compressed) {
-      // Two 4 KiB reads on every run: synchronous on the fd, no thread-pool trips.
+      // Two 4 KiB reads on every run: synchronous, no thread-pool trips.
       const buf = Buffer.alloc(tailBytes);
-      if (readSync(fh.fd, buf, 0, tailBytes, from) < tailBytes) return undefined;
+      if (readSync(fd, buf, 0, tailBytes, from) < tailBytes) return undefined;
       tail.update(buf);
       const hbuf = Buffer.alloc(headBytes);
-      if (readSync(fh.fd, hbuf, 0, headBytes, 0) < headBytes) return undefined;
+      if (readSync(fd, hbuf, 0, headBytes, 0) < headBytes) return undefined;
       head.update(hbuf);
       return done();
     }
-    return await compressedFingerprint(fh, cursor, from, headBytes, tail, head, done);
+    return await compressedFingerprint(fd, cursor, from, headBytes, tail, head, done);
   } finally {
-    if (owned) await fh.close();
+    if (owned) closeSync(fd);
   }
 }
 
 /** Compressed: no random access, so decompress up to the cursor (once per seal). */
 async function compressedFingerprint(
-  fh: FileHandle,
+  fd: number,
   cursor: Cursor,
   from: number,
   headBytes: number,
@@ -189,7 +191,7 @@ async function compressedFingerprint(
   done: () => Fingerprint,
 ): Promise<Fingerprint | undefined> {
   let seen = 0;
-  const source = fh.createReadStream({ autoClose: false });
+  const source = Readable.from(readBlocks(fd));
   try {
     for await (const chunk of source.pipe(createGunzip()) as AsyncIterable<Buffer>) {
       const lo = Math.max(from - seen, 0);
@@ -202,7 +204,10 @@ async function compressedFingerprint(
   } catch {
     return undefined;
   } finally {
+    // Closed only once a read in flight has landed: the caller closes the descriptor next.
+    const closed = source.closed ? undefined : once(source, 'close');
     source.destroy();
+    await closed;
   }
   if (seen < cursor.offset) return undefined;
   return done();

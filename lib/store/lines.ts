@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { closeSync, openSync, read, readSync } from 'node:fs';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { promisify } from 'node:util';
 import split2 from 'split2';
+
+const readAsync = promisify(read);
 
 /**
  * The one place a file becomes lines: a byte stream (gunzipped when the
@@ -20,8 +22,8 @@ export interface LineSource {
   start?: number;
   /** Plain files only: stop before this content offset (a snapshot of a growing file). */
   end?: number;
-  /** Read through this handle instead of opening `path` (it stays open). */
-  handle?: FileHandle;
+  /** Read through this descriptor instead of opening `path` (it stays open). */
+  fd?: number;
   /** Sees every stored byte, e.g. to checksum the file. */
   tap?: (chunk: Buffer) => void;
 }
@@ -105,7 +107,7 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
   splitter.on('error', (err) => {
     failed ??= err;
   });
-  const fh = src.handle ?? (await open(src.path, 'r'));
+  const fd = src.fd ?? openSync(src.path, 'r');
   const end = src.end;
   const size = end !== undefined ? Math.min(READ_BLOCK, end - start) : READ_BLOCK;
   const buffers = [takeBlock(size), takeBlock(size)];
@@ -113,7 +115,7 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
     const len = end !== undefined ? Math.min(buf.length, end - at) : buf.length;
     if (len <= 0) return buf.subarray(0, 0);
     // A run's new bytes are a line or two: a synchronous read beats a thread-pool trip.
-    const bytesRead = len <= SMALL_READ ? readSync(fh.fd, buf, 0, len, at) : (await fh.read(buf, 0, len, at)).bytesRead;
+    const bytesRead = len <= SMALL_READ ? readSync(fd, buf, 0, len, at) : (await readAsync(fd, buf, 0, len, at)).bytesRead;
     return buf.subarray(0, bytesRead);
   };
   let pos = start;
@@ -141,8 +143,22 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
     if (failed) throw failed;
   } finally {
     if (next) await next.catch(() => undefined);
-    if (!src.handle) await fh.close();
+    if (src.fd === undefined) closeSync(fd);
     giveBack(buffers);
+  }
+}
+
+/**
+ * A file's bytes from the start, read through a descriptor the caller keeps:
+ * a stream made on the descriptor would close it when destroyed.
+ */
+export async function* readBlocks(fd: number): AsyncGenerator<Buffer> {
+  for (let pos = 0; ; ) {
+    const buf = Buffer.allocUnsafe(64 << 10);
+    const { bytesRead } = await readAsync(fd, buf, 0, buf.length, pos);
+    if (bytesRead === 0) return;
+    pos += bytesRead;
+    yield buf.subarray(0, bytesRead);
   }
 }
 
@@ -197,12 +213,17 @@ export async function scanLines(src: LineSource, onLine: OnLine): Promise<LineSc
   });
 
   if (src.compressed) {
-    const raw: Readable = src.handle ? src.handle.createReadStream({ autoClose: false }) : createReadStream(src.path);
-    if (src.tap) raw.on('data', src.tap);
-    const content = skipBytes(start);
-    content.on('data', onContent);
-    const sink = new Writable({ objectMode: true, write: (_line, _enc, cb) => cb() });
-    await pipeline(raw, createGunzip(), content, splitter, sink);
+    const fd = src.fd ?? openSync(src.path, 'r');
+    try {
+      const raw = Readable.from(readBlocks(fd));
+      if (src.tap) raw.on('data', src.tap);
+      const content = skipBytes(start);
+      content.on('data', onContent);
+      const sink = new Writable({ objectMode: true, write: (_line, _enc, cb) => cb() });
+      await pipeline(raw, createGunzip(), content, splitter, sink);
+    } finally {
+      if (src.fd === undefined) closeSync(fd);
+    }
   } else {
     const tap = src.tap;
     await feedPlain(src, start, splitter, tap ? (chunk) => (tap(chunk), onContent(chunk)) : onContent);
@@ -231,7 +252,7 @@ export function recordedAtOf(line: string): string | null {
 export async function summarizeFile(
   path: string,
   compressed: boolean,
-  opts: { handle?: FileHandle; end?: number; onLine?: OnLine } = {},
+  opts: { fd?: number; end?: number; onLine?: OnLine } = {},
 ): Promise<FileSummary> {
   const hash = createHash('sha256');
   let storedBytes = 0;
@@ -241,7 +262,7 @@ export async function summarizeFile(
     {
       path,
       compressed,
-      ...(opts.handle ? { handle: opts.handle } : {}),
+      ...(opts.fd !== undefined ? { fd: opts.fd } : {}),
       ...(opts.end !== undefined ? { end: opts.end } : {}),
       tap: (chunk) => {
         hash.update(chunk);

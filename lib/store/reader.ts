@@ -1,5 +1,4 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { lastNewlineEndOf } from './files.js';
@@ -37,7 +36,8 @@ export type OnLineAt = (text: string, at: LineAt) => void;
 export interface Snapshot {
   sealed: SegmentName[];
   activeSeq: number;
-  active: FileHandle | undefined;
+  /** The active file's descriptor, held open for the pass (undefined: no active file). */
+  active: number | undefined;
   /** End of the last complete line of the active file. */
   activeEnd: number;
   close(): Promise<void>;
@@ -46,28 +46,31 @@ export interface Snapshot {
 export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
   for (let attempt = 0; ; attempt++) {
     const before = await sealedView(paths);
-    let handle: FileHandle | undefined;
+    // Synchronous open, stat and last-newline scan: small calls on every run,
+    // where a thread-pool trip costs more than the call.
+    let fd: number | undefined;
     try {
-      handle = await open(paths.active, 'r');
+      fd = openSync(paths.active, 'r');
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     const after = await sealedView(paths);
     if (before.lastSeq === after.lastSeq || attempt >= 20) {
-      // Small reads on every run: synchronous on the handle's fd, no thread-pool trips.
-      const size = handle ? fstatSync(handle.fd).size : 0;
-      const activeEnd = handle ? lastNewlineEndOf(handle.fd, size) : 0;
-      const active = handle;
+      const size = fd !== undefined ? fstatSync(fd).size : 0;
+      const activeEnd = fd !== undefined ? lastNewlineEndOf(fd, size) : 0;
+      const active = fd;
       return {
         sealed: after.dir.segments,
         activeSeq: after.lastSeq + 1,
         active,
         activeEnd,
-        close: async () => active?.close(),
+        close: async () => {
+          if (active !== undefined) closeSync(active);
+        },
       };
     }
-    // A seal happened between the two looks: the handle may be either file.
-    await handle?.close();
+    // A seal happened between the two looks: the descriptor may be of either file.
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -84,7 +87,7 @@ export function sampleLineBytes(paths: StorePaths, snap: Snapshot, from: Cursor)
   let fd: number | undefined;
   let owned = false;
   if (!sealed) {
-    fd = snap.active?.fd;
+    fd = snap.active;
   } else if (!sealed.compressed) {
     fd = ifExistsSync(() => openSync(join(paths.segments, sealed.file), constants.O_RDONLY | constants.O_NOFOLLOW));
     owned = fd !== undefined;
@@ -109,14 +112,14 @@ export function sampleLineBytes(paths: StorePaths, snap: Snapshot, from: Cursor)
  * so a plain segment that vanished after the snapshot listed it is read from
  * its .gz twin: same content, same offsets.
  */
-export async function openSegment(paths: StorePaths, s: SegmentName): Promise<{ handle: FileHandle; file: string; compressed: boolean }> {
+export function openSegment(paths: StorePaths, s: SegmentName): { fd: number; file: string; compressed: boolean } {
   const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
   try {
-    return { handle: await open(join(paths.segments, s.file), flags), file: s.file, compressed: s.compressed };
+    return { fd: openSync(join(paths.segments, s.file), flags), file: s.file, compressed: s.compressed };
   } catch (err) {
     if (s.compressed || errnoCode(err) !== 'ENOENT') throw err;
     const gz = `${s.file}.gz`;
-    return { handle: await open(join(paths.segments, gz), flags), file: gz, compressed: true };
+    return { fd: openSync(join(paths.segments, gz), flags), file: gz, compressed: true };
   }
 }
 
@@ -143,7 +146,7 @@ export async function readFrom(
   if (from.seq > snap.activeSeq) {
     throw new StoreError(`cursor seq ${from.seq} is past the active segment ${snap.activeSeq}`);
   }
-  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; handle?: FileHandle; end?: number; sealed?: SegmentName }> = [];
+  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; fd?: number; end?: number; sealed?: SegmentName }> = [];
   for (const s of snap.sealed) {
     if (s.seq < from.seq || s.seq > until) continue;
     files.push({ seq: s.seq, file: s.file, compressed: s.compressed, path: join(paths.segments, s.file), sealed: s });
@@ -157,7 +160,7 @@ export async function readFrom(
       file: ACTIVE_FILE,
       compressed: false,
       path: paths.active,
-      ...(snap.active ? { handle: snap.active } : {}),
+      ...(snap.active !== undefined ? { fd: snap.active } : {}),
       end: snap.activeEnd,
     });
   }
@@ -165,21 +168,21 @@ export async function readFrom(
   for (const [i, f] of files.entries()) {
     opts.onFile?.(f.file, i, files.length);
     const start = f.seq === from.seq ? from : { seq: f.seq, offset: 0, line: 0 };
-    if (f.seq === snap.activeSeq && !f.handle) {
+    if (f.seq === snap.activeSeq && f.fd === undefined) {
       cursor = start;
       continue;
     }
-    const opened = f.sealed ? await openSegment(paths, f.sealed) : undefined;
+    const opened = f.sealed ? openSegment(paths, f.sealed) : undefined;
     let line = start.line;
     const at: LineAt = { seq: f.seq, offset: 0, line: 0, file: opened?.file ?? f.file };
     try {
-      const handle = opened?.handle ?? f.handle;
+      const fd = opened?.fd ?? f.fd;
       const scan = await scanLines(
         {
           path: f.path,
           compressed: opened?.compressed ?? f.compressed,
           start: start.offset,
-          ...(handle ? { handle } : {}),
+          ...(fd !== undefined ? { fd } : {}),
           ...(f.end !== undefined ? { end: f.end } : {}),
         },
         (text, offset) => {
@@ -194,7 +197,7 @@ export async function readFrom(
       if (errnoCode(err) === undefined) throw err;
       throw new StoreError(`cannot read ${at.file}: ${(err as Error).message} (try codex-metrics verify)`);
     } finally {
-      await opened?.handle.close();
+      if (opened) closeSync(opened.fd);
     }
   }
   return cursor;

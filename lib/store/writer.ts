@@ -1,5 +1,5 @@
 import { lstat, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
-import { lstatSync, mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultArmed, faultPoint } from '../faults.js';
@@ -48,12 +48,17 @@ async function countNewlines(path: string): Promise<number> {
  * session per lock hold; it never reads sealed segments on the append path and
  * scans at most the active file.
  */
+function writeAll(fd: number, data: Buffer): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+}
+
 export class WriterSession {
   readonly sealed: SegmentRecord[] = [];
   merged = 0;
   private stats: ActiveStats | undefined;
   private activeSeq: number | undefined;
-  private handle: FileHandle | undefined;
+  /** The active file, open for appending: synchronous calls, as a run appends a line or two. */
+  private fd: number | undefined;
 
   constructor(
     readonly paths: StorePaths,
@@ -167,18 +172,18 @@ export class WriterSession {
 
   private async write(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    const created = !this.handle && !ifExistsSync(() => lstatSync(this.paths.active));
-    this.handle ??= await open(this.paths.active, 'a');
-    const data = `${lines.join('\n')}\n`;
+    const created = this.fd === undefined && !ifExistsSync(() => lstatSync(this.paths.active));
+    const fd = (this.fd ??= openSync(this.paths.active, 'a'));
+    const data = Buffer.from(`${lines.join('\n')}\n`);
     if (faultArmed('writer:torn-write')) {
       // A crash in the middle of write(2): half the bytes land, then the process is gone.
-      await this.handle.write(data.slice(0, Math.ceil(data.length / 2)));
+      writeAll(fd, data.subarray(0, Math.ceil(data.length / 2)));
       faultPoint('writer:torn-write');
     }
-    await this.handle.write(data);
+    writeAll(fd, data);
     if (this.config.fsync === 'always') {
-      await this.handle.sync();
-      if (created) await fsyncDir(this.paths.root);
+      fsyncSync(fd);
+      if (created) fsyncDir(this.paths.root);
     }
   }
 
@@ -225,7 +230,7 @@ export class WriterSession {
 
   /** fsync what this session appended to the active file (seals sync their own files). */
   private async syncActive(): Promise<void> {
-    if (this.config.fsync !== 'never') await this.handle?.sync();
+    if (this.config.fsync !== 'never' && this.fd !== undefined) fsyncSync(this.fd);
     await this.closeHandle();
   }
 
@@ -255,9 +260,9 @@ export class WriterSession {
   }
 
   private async closeHandle(): Promise<void> {
-    const h = this.handle;
-    this.handle = undefined;
-    await h?.close();
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) closeSync(fd);
   }
 
   async end(): Promise<void> {
