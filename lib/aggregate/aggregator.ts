@@ -10,7 +10,6 @@ import { openSnapshot, sampleLineBytes, type Cursor, type Snapshot } from '../st
 import { listPending } from '../store/pending.js';
 import { tryWithWriter } from '../store/writer.js';
 import {
-  basePath,
   checkpointPath,
   dropCheckpoint,
   fingerprintAt,
@@ -64,8 +63,8 @@ export interface AggregateResult {
 
 const FIRST_PASS = 'no checkpoint yet';
 
-/** Above this many unread bytes a pass keeps id fingerprints in memory instead of reading a bucket per line. */
-const BULK_BYTES = 4 << 20;
+/** Line size to assume where none can be sampled (compressed segments): small, so the pass leans to bulk. */
+const ASSUMED_LINE_BYTES = 256;
 
 export function aggregateLockPath(ctx: StoreContext): string {
   return join(ctx.paths.metrics, 'aggregate.lock');
@@ -149,7 +148,8 @@ function writeOutputs(ctx: StoreContext, out: string, files: OutputFile[], fsync
   const written: string[] = [];
   for (const f of files) {
     const path = join(placeDir(ctx, out, f.place), f.name);
-    if (f.once && ifExistsSync(() => lstatSync(path))) continue;
+    // Written once; an empty one is what a power loss left of an unsynced write, not a baseline.
+    if (f.once && ifExistsSync(() => lstatSync(path))?.size) continue;
     writeJsonAtomic(path, f.data, fsync);
     written.push(path);
   }
@@ -220,11 +220,11 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       // A crash mid-rebuild must not leave a checkpoint that trusts a half-rebuilt run-id index.
       await dropCheckpoint(paths, reducer);
       RunIdIndex.reset(idsDir, base?.seq ?? 0, unread, durable);
-      faultPoint('aggregate:after-purge');
+      faultPoint('aggregate:after-reset');
     }
-    const bulk = start.mode === 'rebuild' || unread > BULK_BYTES;
-    const lineBytes = bulk ? sampleLineBytes(paths, snap, start.cursor) : undefined;
-    const ids = RunIdIndex.open(idsDir, bulk, lineBytes ? unread / lineBytes : 0);
+    // Lines ahead, roughly: sizes the run-id pass (bulk or per-line lookups, table size).
+    const lineBytes = unread > 0 ? (sampleLineBytes(paths, snap, start.cursor) ?? ASSUMED_LINE_BYTES) : ASSUMED_LINE_BYTES;
+    const ids = RunIdIndex.open(idsDir, { newIds: unread / lineBytes, ...(start.mode === 'rebuild' ? { bulk: true } : {}) });
     const before = { ...start.counts };
     const problems: Problem[] = [];
     const cursor = await fold({

@@ -1,13 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { ifExistsSync } from '../errors.js';
 import { createGunzip } from 'node:zlib';
 import { join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
 import type { StorePaths } from '../store/names.js';
-import { readBlocks } from '../store/lines.js';
+import { closeBlocks, readBlocks } from '../store/lines.js';
 import { openSegment, type Cursor, type Snapshot } from '../store/reader.js';
 import type { Reducer } from './reducer.js';
 
@@ -204,10 +203,8 @@ async function compressedFingerprint(
   } catch {
     return undefined;
   } finally {
-    // Closed only once a read in flight has landed: the caller closes the descriptor next.
-    const closed = source.closed ? undefined : once(source, 'close');
-    source.destroy();
-    await closed;
+    // The caller closes the descriptor next.
+    await closeBlocks(source);
   }
   if (seen < cursor.offset) return undefined;
   return done();

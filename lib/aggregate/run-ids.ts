@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, ifExistsSync } from '../errors.js';
+import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { fsyncDir, writeJsonAtomic } from '../store/files.js';
 import { comparePositions, type Position } from '../store/names.js';
@@ -44,7 +44,7 @@ const BUCKET_TARGET = 256 << 10;
 const GROW_AT = 1 << 20;
 const MAX_BITS = 16;
 /**
- * History bytes per index byte, at least: a record is ~45 bytes and an entry
+ * History bytes per index byte, at least: a record is ~40 bytes and an entry
  * is rarely under 1 KB. Over-estimating costs files; under-estimating, a
  * regrow at the end of the pass.
  */
@@ -53,7 +53,7 @@ const HISTORY_PER_INDEX_BYTE = 24;
 const RECORD_BYTES = 40;
 /** Pre-sizing stops here (16 MB); past it the table grows as ids come. */
 const MAX_PRESIZED_SLOTS = 1 << 22;
-/** Record bytes buffered per bucket before a write, and for all buckets together. */
+/** Record bytes buffered per bucket before a write, and for all buckets together (each bucket gets at least 1 KiB). */
 const PENDING_BYTES = 16 << 10;
 const PENDING_TOTAL = 4 << 20;
 
@@ -344,6 +344,7 @@ export class RunIdIndex {
   private readonly pendingBytes: number;
   /** Buckets written since the last flush, with their size after the write. */
   private readonly written = new Map<number, number>();
+  private createdFiles = false;
   private fingerprints: FingerprintSet | undefined;
   // firstSeen and add come in pairs for one id: hash it once.
   private lastId = '';
@@ -358,11 +359,16 @@ export class RunIdIndex {
     this.pendingBytes = Math.max(1024, Math.min(PENDING_BYTES, PENDING_TOTAL >> layout.bits));
   }
 
-  /** `bulk`: load every id's fingerprint first (long passes), expecting about `newIds` more. */
-  static open(dir: string, bulk: boolean, newIds = 0): RunIdIndex {
+  /**
+   * The index for a pass that expects about `newIds` new ids. `bulk` (by
+   * default, when that is more ids than buckets) loads every id's fingerprint
+   * first, so a lookup reads a bucket only on a fingerprint hit.
+   */
+  static open(dir: string, opts: { newIds: number; bulk?: boolean }): RunIdIndex {
     const layout = readLayout(dir);
     const index = layout ? new RunIdIndex(dir, layout, false) : new RunIdIndex(dir, { gen: nextGeneration(dir, 0), bits: 0 }, true);
-    if (bulk) index.loadFingerprints(newIds);
+    // Reading every bucket once beats reading one bucket per new id as soon as there are more new ids than buckets.
+    if (opts.bulk ?? opts.newIds > index.buckets) index.loadFingerprints(opts.newIds);
     return index;
   }
 
@@ -378,7 +384,11 @@ export class RunIdIndex {
    * which the rebuild learns again.
    */
   static reset(dir: string, keepSeq: number, historyBytes: number, durable: boolean): void {
-    const current = keepSeq > 0 ? RunIdIndex.open(dir, false) : undefined;
+    if (keepSeq > 0 && !readLayout(dir) && listDir(dir).some((n) => generationOf(n) !== undefined)) {
+      // Starting over would delete the only record of the ids of segments retention deleted.
+      throw new StoreError(`${join(dir, LAYOUT_FILE)} is missing or unreadable, but bucket files are there: they hold the run_ids of deleted segments; restore layout.json (or move the directory away to accept losing them)`);
+    }
+    const current = keepSeq > 0 ? RunIdIndex.open(dir, { newIds: 0, bulk: false }) : undefined;
     const keptBytes = current?.totalBytes() ?? 0;
     const next = new RunIdIndex(dir, { gen: nextGeneration(dir, current?.layout.gen ?? 0), bits: bitsFor(keptBytes + historyBytes / HISTORY_PER_INDEX_BYTE) }, false);
     current?.forEachRecord((id, pos) => {
@@ -405,7 +415,7 @@ export class RunIdIndex {
     return join(this.dir, bucketName(this.layout, b));
   }
 
-  private get buckets(): number {
+  get buckets(): number {
     return 2 ** this.layout.bits;
   }
 
@@ -467,7 +477,10 @@ export class RunIdIndex {
     const fd = openSync(this.bucketPath(b), 'a');
     try {
       for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
-      this.written.set(b, fstatSync(fd).size);
+      const size = fstatSync(fd).size;
+      // All of it ours: the file is new, and its directory entry must be made durable too.
+      if (size === bytes.length) this.createdFiles = true;
+      this.written.set(b, size);
     } finally {
       closeSync(fd);
     }
@@ -488,6 +501,8 @@ export class RunIdIndex {
       if (durable) fsyncPath(this.bucketPath(b));
       largest = Math.max(largest, size);
     }
+    if (durable && this.createdFiles) fsyncDir(this.dir);
+    this.createdFiles = false;
     if (this.fresh && this.written.size > 0) {
       switchTo(this.dir, this.layout, durable);
       this.fresh = false;
@@ -503,8 +518,9 @@ export class RunIdIndex {
 
   /** Copy every record into a generation with more buckets and switch to it. */
   private regrow(durable: boolean): void {
-    const bits = Math.min(MAX_BITS, Math.max(this.layout.bits + 1, bitsFor(this.totalBytes())));
-    if (bits === this.layout.bits) return;
+    // One bucket over GROW_AT alone (a huge run_id, a skewed hash) is no reason to copy the whole index.
+    const bits = Math.min(MAX_BITS, bitsFor(this.totalBytes()));
+    if (bits <= this.layout.bits) return;
     const next = new RunIdIndex(this.dir, { gen: nextGeneration(this.dir, this.layout.gen), bits }, false);
     this.forEachRecord((id, pos) => next.add(id, pos));
     next.writeOut(durable);

@@ -47,7 +47,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
   try {
     const state = base ? reducer.fromJSON(base.state) : reducer.init();
     const counts = base ? { ...base.counts } : zeroCounts();
-    const ids = RunIdIndex.open(runIdsPath(ctx.paths, reducer), true);
+    const ids = RunIdIndex.open(runIdsPath(ctx.paths, reducer), { newIds: 0, bulk: true });
     await fold({
       paths: ctx.paths,
       snap,

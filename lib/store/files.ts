@@ -1,7 +1,7 @@
 import { open, mkdir, rename, unlink } from 'node:fs/promises';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { onExit } from 'signal-exit';
+import { createRequire } from 'node:module';
 import writeFileAtomic from 'write-file-atomic';
 import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
 
@@ -30,6 +30,9 @@ export function writeJsonAtomic(path: string, value: unknown, fsync: boolean): v
  * it is the only one, signal-exit installs and then removes its listeners on a
  * dozen signals: ~0.1 ms per file, an eighth of a run. Held, that happens once.
  */
+// The same module instance write-file-atomic require()s: signal-exit's ESM build would be a second one.
+const { onExit } = createRequire(import.meta.url)('signal-exit') as typeof import('signal-exit');
+
 export function batchWrites<T>(writes: () => T): T {
   const release = onExit(() => undefined);
   try {

@@ -149,8 +149,9 @@ async function feedPlain(src: LineSource, start: number, splitter: Splitter, onB
 }
 
 /**
- * A file's bytes from the start, read through a descriptor the caller keeps:
- * a stream made on the descriptor would close it when destroyed.
+ * A file's bytes from the start, read through a descriptor the caller keeps
+ * (a stream made on the descriptor would close it when destroyed). Wrapped in
+ * Readable.from, the caller closes the descriptor only after closeBlocks.
  */
 export async function* readBlocks(fd: number): AsyncGenerator<Buffer> {
   for (let pos = 0; ; ) {
@@ -160,6 +161,14 @@ export async function* readBlocks(fd: number): AsyncGenerator<Buffer> {
     pos += bytesRead;
     yield buf.subarray(0, bytesRead);
   }
+}
+
+/** Stop a readBlocks stream and wait until no read of it is in flight. */
+export async function closeBlocks(stream: Readable): Promise<void> {
+  if (stream.closed) return;
+  const closed = new Promise((resolve) => stream.once('close', resolve));
+  stream.destroy();
+  await closed;
 }
 
 /** A FIFO of content offsets, drained as fast as it fills: reused storage, no per-item allocation. */
@@ -214,14 +223,16 @@ export async function scanLines(src: LineSource, onLine: OnLine): Promise<LineSc
 
   if (src.compressed) {
     const fd = src.fd ?? openSync(src.path, 'r');
+    const raw = Readable.from(readBlocks(fd));
     try {
-      const raw = Readable.from(readBlocks(fd));
       if (src.tap) raw.on('data', src.tap);
       const content = skipBytes(start);
       content.on('data', onContent);
       const sink = new Writable({ objectMode: true, write: (_line, _enc, cb) => cb() });
       await pipeline(raw, createGunzip(), content, splitter, sink);
     } finally {
+      // A failed pipeline rejects before a read in flight lands: the descriptor must outlive it.
+      await closeBlocks(raw);
       if (src.fd === undefined) closeSync(fd);
     }
   } else {

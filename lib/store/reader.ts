@@ -4,7 +4,7 @@ import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { lastNewlineEndOf } from './files.js';
 import { scanLines } from './lines.js';
 import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
-import { sealedView } from './segment-index.js';
+import { listingView, sealedView } from './segment-index.js';
 
 /**
  * A cursor is (seq, byte offset) plus how many lines precede the offset in
@@ -54,23 +54,30 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
-    const after = await sealedView(paths);
-    if (before.lastSeq === after.lastSeq || attempt >= 20) {
-      const size = fd !== undefined ? fstatSync(fd).size : 0;
-      const activeEnd = fd !== undefined ? lastNewlineEndOf(fd, size) : 0;
-      const active = fd;
-      return {
-        sealed: after.dir.segments,
-        activeSeq: after.lastSeq + 1,
-        active,
-        activeEnd,
-        close: async () => {
-          if (active !== undefined) closeSync(active);
-        },
-      };
+    try {
+      // A seal renames the active file into the directory before it touches
+      // index.json, and retention raises the base's seq before it deletes:
+      // the listing and the base tell whether one happened since `before`.
+      const after = await listingView(paths);
+      if (after.newest <= before.lastSeq || attempt >= 20) {
+        const size = fd !== undefined ? fstatSync(fd).size : 0;
+        const activeEnd = fd !== undefined ? lastNewlineEndOf(fd, size) : 0;
+        const active = fd;
+        fd = undefined;
+        return {
+          sealed: after.dir.segments,
+          activeSeq: before.lastSeq + 1,
+          active,
+          activeEnd,
+          close: async () => {
+            if (active !== undefined) closeSync(active);
+          },
+        };
+      }
+    } finally {
+      // Not handed over (a seal happened between the two looks, or a throw): close it.
+      if (fd !== undefined) closeSync(fd);
     }
-    // A seal happened between the two looks: the descriptor may be of either file.
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

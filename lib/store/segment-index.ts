@@ -135,6 +135,16 @@ export async function sealedView(paths: StorePaths): Promise<{ dir: SegmentsDir;
   return { dir, lastSeq: Math.max(stored?.lastSeq ?? 0, floor, dir.segments.at(-1)?.seq ?? 0) };
 }
 
+/**
+ * sealedView without index.json (a parse of every record, on every run): the
+ * listing, and the highest seq it and the retained base know of, which a seal
+ * or a retention run since an earlier sealedView would have raised.
+ */
+export async function listingView(paths: StorePaths): Promise<{ dir: SegmentsDir; newest: number }> {
+  const [dir, floor] = await Promise.all([scanSegmentsDir(paths), retainedSeq(paths)]);
+  return { dir, newest: Math.max(floor, dir.segments.at(-1)?.seq ?? 0) };
+}
+
 export interface IndexState {
   index: SegmentIndex;
   dir: SegmentsDir;

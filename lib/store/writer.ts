@@ -1,4 +1,4 @@
-import { lstat, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, truncate, unlink } from 'node:fs/promises';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';

@@ -215,10 +215,22 @@ describe('aggregate outputs (contract rules, hand-computed)', function () {
     await agg();
     const before = await readOutputs(root(), out());
     await writeFile(join(out(), 'state.json'), '');
+    await writeFile(join(root(), 'metrics', 'baseline.json'), '');
     const r = await agg();
     expect(r.linesRead).to.equal(0);
     expect(r.written).to.include(join(out(), 'state.json'));
+    // baseline.json is written once, and an empty one was never written.
+    expect(r.written).to.include(join(root(), 'metrics', 'baseline.json'));
+    expect(await readOutput(root(), 'metrics/baseline.json')).to.deep.equal(before['metrics/baseline.json']);
     expect((await readOutput(out(), 'state.json')).safety).to.deep.equal((before['state.json'] as any).safety);
+  });
+
+  it('leaves no signal listeners behind in the host process', async () => {
+    const before = process.listenerCount('SIGINT');
+    await agg();
+    await writeActive(root(), fixture + line(run('r5', { status: 'failed' })));
+    await agg();
+    expect(process.listenerCount('SIGINT')).to.equal(before);
   });
 
   it('incremental appends move every output by exactly the new entries', async () => {

@@ -80,7 +80,7 @@ type Op =
   | { k: 'aggregate' }
   | { k: 'rebuild' }
   | { k: 'retention'; keep: number }
-  | { k: 'crash'; at: 'before-checkpoint' | 'after-purge' | 'retention-after-fold' }
+  | { k: 'crash'; at: 'before-checkpoint' | 'after-reset' | 'retention-after-fold' }
   | { k: 'restore'; pick: number }
   | { k: 'drop-checkpoint' };
 
@@ -94,7 +94,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 7, arbitrary: fc.constant({ k: 'aggregate' as const }) },
   { weight: 1, arbitrary: fc.constant({ k: 'rebuild' as const }) },
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 2 }).map((keep) => ({ k: 'retention' as const, keep })) },
-  { weight: 2, arbitrary: fc.constantFrom('before-checkpoint', 'after-purge', 'retention-after-fold').map((at) => ({ k: 'crash' as const, at })) },
+  { weight: 2, arbitrary: fc.constantFrom('before-checkpoint', 'after-reset', 'retention-after-fold').map((at) => ({ k: 'crash' as const, at })) },
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ k: 'restore' as const, pick })) },
   { weight: 1, arbitrary: fc.constant({ k: 'drop-checkpoint' as const }) },
 );
@@ -275,7 +275,7 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
             const fired = await withFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog }));
             if (!fired) model.aggregated();
           } else {
-            await withFault(`aggregate:${o.at}`, () => aggregate({ dir: root, log: quietLog, rebuild: o.at === 'after-purge' }));
+            await withFault(`aggregate:${o.at}`, () => aggregate({ dir: root, log: quietLog, rebuild: o.at === 'after-reset' }));
             model.aggregated();
           }
           break;
