@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists, ifExistsSync } from '../errors.js';
@@ -131,8 +131,24 @@ export async function describeSegment(paths: StorePaths, name: SegmentName): Pro
  * ever sealed (so the active file's seq), without describing any segment.
  */
 export async function sealedView(paths: StorePaths): Promise<{ dir: SegmentsDir; lastSeq: number }> {
-  const [stored, dir, floor] = await Promise.all([readIndex(paths), scanSegmentsDir(paths), retainedSeq(paths)]);
-  return { dir, lastSeq: Math.max(stored?.lastSeq ?? 0, floor, dir.segments.at(-1)?.seq ?? 0) };
+  const [stored, dir, floor] = await Promise.all([indexLastSeq(paths), scanSegmentsDir(paths), retainedSeq(paths)]);
+  return { dir, lastSeq: Math.max(stored ?? 0, floor, dir.segments.at(-1)?.seq ?? 0) };
+}
+
+/** How writeIndex starts the file: a reader that wants only lastSeq need not parse every record. */
+const INDEX_HEAD = /^\{\s*"version": 1,\s*"lastSeq": (\d+),/;
+
+/**
+ * index.json's lastSeq, read from the head of the file as writeIndex lays it
+ * out (a full parse is ~0.1 ms at 124 segments, twice a run), else from a
+ * full read; undefined when there is no readable index.
+ */
+async function indexLastSeq(paths: StorePaths): Promise<number | undefined> {
+  const text = ifExistsSync(() => readFileSync(paths.index, 'utf8'));
+  if (text === undefined) return undefined;
+  const head = INDEX_HEAD.exec(text);
+  if (head) return Number(head[1]);
+  return (await readIndex(paths))?.lastSeq;
 }
 
 /**

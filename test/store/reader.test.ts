@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storePaths } from '../../lib/store/names.js';
 import { openSnapshot, sampleLineBytes } from '../../lib/store/reader.js';
@@ -39,6 +40,24 @@ describe('reader: sampleLineBytes (sizing a long pass)', function () {
       expect(sampleLineBytes(storePaths(root()), snap, { seq: 1, offset: 0, line: 0 })).to.equal(undefined);
     } finally {
       await snap.close();
+    }
+  });
+
+  it('takes the active seq from index.json, laid out as the store writes it or otherwise', async () => {
+    const paths = storePaths(root());
+    await mkdir(paths.segments, { recursive: true });
+    for (const [text, lastSeq] of [
+      [JSON.stringify({ version: 1, lastSeq: 7, segments: [] }, null, 2), 7],
+      // Another key order (a hand edit): read in full.
+      [JSON.stringify({ segments: [], lastSeq: 9, version: 1 }), 9],
+    ] as const) {
+      await writeFile(paths.index, text);
+      const snap = await openSnapshot(paths);
+      try {
+        expect(snap.activeSeq).to.equal(lastSeq + 1);
+      } finally {
+        await snap.close();
+      }
     }
   });
 });
