@@ -1,10 +1,10 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { lastNewlineEndOf } from './files.js';
 import { scanLines } from './lines.js';
 import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
-import { listingView, sealedView } from './segment-index.js';
+import { sealedView } from './segment-index.js';
 
 /**
  * A cursor is (seq, byte offset) plus how many lines precede the offset in
@@ -45,7 +45,6 @@ export interface Snapshot {
 
 export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
   for (let attempt = 0; ; attempt++) {
-    const before = await sealedView(paths);
     // Synchronous open, stat and last-newline scan: small calls on every run,
     // where a thread-pool trip costs more than the call.
     let fd: number | undefined;
@@ -55,18 +54,17 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     try {
-      // A seal renames the active file into the directory before it touches
-      // index.json, and retention raises the base's seq before it deletes:
-      // the listing and the base tell whether one happened since `before`.
-      const after = await listingView(paths);
-      if (after.newest <= before.lastSeq || attempt >= 20) {
+      const view = await sealedView(paths);
+      // A seal between the open and the listing renamed our file into the
+      // listing: it is the newest sealed segment then, not the active file.
+      if (fd === undefined || isStillAt(paths.active, fd) || attempt >= 20) {
         const size = fd !== undefined ? fstatSync(fd).size : 0;
         const activeEnd = fd !== undefined ? lastNewlineEndOf(fd, size) : 0;
         const active = fd;
         fd = undefined;
         return {
-          sealed: after.dir.segments,
-          activeSeq: before.lastSeq + 1,
+          sealed: view.dir.segments,
+          activeSeq: view.lastSeq + 1,
           active,
           activeEnd,
           close: async () => {
@@ -75,10 +73,17 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
         };
       }
     } finally {
-      // Not handed over (a seal happened between the two looks, or a throw): close it.
+      // Not handed over (sealed under us, or a throw): close it and look again.
       if (fd !== undefined) closeSync(fd);
     }
   }
+}
+
+/** Whether `path` still names the file open as `fd`. */
+function isStillAt(path: string, fd: number): boolean {
+  const there = ifExistsSync(() => lstatSync(path));
+  const open = fstatSync(fd);
+  return there !== undefined && there.ino === open.ino && there.dev === open.dev;
 }
 
 const SAMPLE_BYTES = 64 << 10;

@@ -151,16 +151,6 @@ async function indexLastSeq(paths: StorePaths): Promise<number | undefined> {
   return (await readIndex(paths))?.lastSeq;
 }
 
-/**
- * sealedView without index.json (a parse of every record, on every run): the
- * listing, and the highest seq it and the retained base know of, which a seal
- * or a retention run since an earlier sealedView would have raised.
- */
-export async function listingView(paths: StorePaths): Promise<{ dir: SegmentsDir; newest: number }> {
-  const [dir, floor] = await Promise.all([scanSegmentsDir(paths), retainedSeq(paths)]);
-  return { dir, newest: Math.max(floor, dir.segments.at(-1)?.seq ?? 0) };
-}
-
 export interface IndexState {
   index: SegmentIndex;
   dir: SegmentsDir;
