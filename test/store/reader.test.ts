@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storePaths } from '../../lib/store/names.js';
-import { openSnapshot, sampleLineBytes } from '../../lib/store/reader.js';
+import { openSnapshot, readFrom, sampleLineBytes } from '../../lib/store/reader.js';
+import { startAppender } from '../helpers/appender.js';
 import { useTmpDir } from '../helpers/tmp.js';
 import { openRecorder } from '../helpers/store.js';
 
@@ -59,5 +60,33 @@ describe('reader: sampleLineBytes (sizing a long pass)', function () {
         await snap.close();
       }
     }
+  });
+
+  it('a snapshot taken while another process seals on every append holds each line once, in order', async function () {
+    this.timeout(120_000);
+    // A seal between opening metrics.json and listing the segments would list the
+    // opened file as a segment too: its lines read twice.
+    const paths = storePaths(root());
+    const count = 400;
+    const writer = startAppender({ dir: root(), prefix: 's', count, lockWaitMs: 60_000 }, { CODEX_METRICS_MAX_LINES: '1' });
+    let ended = false;
+    void writer.done.then(() => (ended = true));
+    let snapshots = 0;
+    const check = async (): Promise<string[]> => {
+      const snap = await openSnapshot(paths);
+      const ids: string[] = [];
+      try {
+        await readFrom(paths, snap, { seq: 1, offset: 0, line: 0 }, (text) => ids.push((JSON.parse(text) as { id: string }).id));
+      } finally {
+        await snap.close();
+      }
+      snapshots++;
+      expect(ids, `snapshot ${snapshots}`).to.deep.equal(ids.map((_, j) => `s-${j}`));
+      return ids;
+    };
+    while (!ended) await check();
+    expect((await writer.done).code).to.equal(0);
+    expect(await check()).to.have.length(count);
+    expect(snapshots).to.be.greaterThan(20);
   });
 });
