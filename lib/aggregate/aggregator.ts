@@ -122,12 +122,14 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts }, atCheckpoint: true, out: cp.out };
 }
 
-async function unreadBytes(ctx: StoreContext, snap: Snapshot, from: Cursor): Promise<number> {
+/** Content bytes after `from`, about (a compressed segment counts as five times its size). */
+function unreadBytes(ctx: StoreContext, snap: Snapshot, from: Cursor): number {
   let total = 0;
   for (const s of snap.sealed) {
     if (s.seq < from.seq) continue;
-    const st = await ifExists(() => lstat(join(ctx.paths.segments, s.file)));
-    total += (st?.size ?? 0) * (s.compressed ? 5 : 1);
+    const size = (ifExistsSync(() => lstatSync(join(ctx.paths.segments, s.file)))?.size ?? 0) * (s.compressed ? 5 : 1);
+    // The segment under the cursor (just sealed, usually) is mostly read already.
+    total += Math.max(0, size - (s.seq === from.seq ? from.offset : 0));
   }
   return total + snap.activeEnd - (from.seq === snap.activeSeq ? from.offset : 0);
 }
@@ -213,7 +215,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       // The ids of deleted segments lived only there: no pass can learn them again.
       log.warn({ index: idsDir, retainedThrough: base.seq }, 'aggregate: the run-id index is gone; repeats of run_ids from segments retention deleted will count as new runs');
     }
-    const unread = await unreadBytes(ctx, snap, start.cursor);
+    const unread = unreadBytes(ctx, snap, start.cursor);
     if (start.mode === 'rebuild') {
       const level = start.reason === 'requested' || start.reason === FIRST_PASS ? 'info' : 'warn';
       log[level]({ reason: start.reason }, 'aggregate: full rebuild');
