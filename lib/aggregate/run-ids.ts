@@ -2,7 +2,7 @@ import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, rea
 import { join } from 'node:path';
 import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
-import { fsyncDir, writeJsonAtomic } from '../store/files.js';
+import { fsyncDir, fsyncFile, writeJsonAtomic } from '../store/files.js';
 import { comparePositions, type Position } from '../store/names.js';
 
 /**
@@ -236,15 +236,6 @@ function forEachRecord(text: string, f: (jsonId: string, line: string) => void):
     start = end + 1;
     const tab = line.indexOf('\t', line.indexOf('\t') + 1);
     if (tab !== -1) f(line.slice(tab + 1), line);
-  }
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -498,7 +489,7 @@ export class RunIdIndex {
     for (let b = 0; b < this.pending.length; b++) this.writeBucket(b);
     let largest = 0;
     for (const [b, size] of this.written) {
-      if (durable) fsyncPath(this.bucketPath(b));
+      if (durable) fsyncFile(this.bucketPath(b));
       largest = Math.max(largest, size);
     }
     if (durable && this.createdFiles) fsyncDir(this.dir);

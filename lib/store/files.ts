@@ -24,15 +24,15 @@ export function writeJsonAtomic(path: string, value: unknown, fsync: boolean): v
   }
 }
 
+// The same module instance write-file-atomic require()s: signal-exit's ESM build would be a second one.
+const { onExit } = createRequire(import.meta.url)('signal-exit') as typeof import('signal-exit');
+
 /**
  * Run `writes` (several writeJsonAtomic calls) with one exit handler held.
  * write-file-atomic registers a signal-exit handler for each write, and when
  * it is the only one, signal-exit installs and then removes its listeners on a
  * dozen signals: ~0.1 ms per file, an eighth of a run. Held, that happens once.
  */
-// The same module instance write-file-atomic require()s: signal-exit's ESM build would be a second one.
-const { onExit } = createRequire(import.meta.url)('signal-exit') as typeof import('signal-exit');
-
 export function batchWrites<T>(writes: () => T): T {
   const release = onExit(() => undefined);
   try {
@@ -54,6 +54,16 @@ export async function readJson(path: string): Promise<unknown> {
     return JSON.parse(text);
   } catch (err) {
     throw new StoreError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** fsync a file by name (its writer may have closed it already). */
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

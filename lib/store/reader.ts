@@ -101,8 +101,9 @@ export function sampleLineBytes(paths: StorePaths, snap: Snapshot, from: Cursor)
   if (!sealed) {
     fd = snap.active;
   } else if (!sealed.compressed) {
-    fd = ifExistsSync(() => openSync(join(paths.segments, sealed.file), constants.O_RDONLY | constants.O_NOFOLLOW));
-    owned = fd !== undefined;
+    const opened = ifExistsSync(() => openSegment(paths, sealed));
+    if (opened?.compressed) closeSync(opened.fd);
+    else if (opened) [fd, owned] = [opened.fd, true];
   }
   if (fd === undefined) return undefined;
   try {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, open, rename } from 'node:fs/promises';
+import { lstat, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -8,19 +8,10 @@ import { ifExists } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
-import { fsyncDir, unlinkIfExists } from './files.js';
+import { fsyncDir, fsyncFile, unlinkIfExists } from './files.js';
 import { summarizeFile } from './lines.js';
 import { segmentFileName, type StorePaths } from './names.js';
 import { loadIndex, writeIndex, type SegmentRecord } from './segment-index.js';
-
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * Seal the active file as the next segment. Caller holds the writer lock and
@@ -45,7 +36,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
   if (entries === 0) return undefined;
   const sealedAtMs = Date.now();
   const plain = segmentFileName(seq, sealedAtMs, false);
-  if (durable) await fsyncFile(paths.active);
+  if (durable) fsyncFile(paths.active);
   await rename(paths.active, join(paths.segments, plain));
   if (durable) {
     fsyncDir(paths.segments);
@@ -66,7 +57,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
       gzBytes += chunk.length;
     });
     await pipeline(createReadStream(join(paths.segments, plain)), gzip, createWriteStream(tmp, { flags: 'wx' }));
-    if (durable) await fsyncFile(tmp);
+    if (durable) fsyncFile(tmp);
     await rename(tmp, join(paths.segments, file));
     if (durable) fsyncDir(paths.segments);
     faultPoint('seal:gzipped');

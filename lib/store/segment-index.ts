@@ -140,7 +140,7 @@ const INDEX_HEAD = /^\{\s*"version": 1,\s*"lastSeq": (\d+),/;
 
 /**
  * index.json's lastSeq, read from the head of the file as writeIndex lays it
- * out (a full parse is ~0.1 ms at 124 segments, twice a run), else from a
+ * out (a full parse is ~0.1 ms at 124 segments, on every run), else from a
  * full read; undefined when there is no readable index.
  */
 async function indexLastSeq(paths: StorePaths): Promise<number | undefined> {

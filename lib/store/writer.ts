@@ -43,15 +43,15 @@ async function countNewlines(path: string): Promise<number> {
   }
 }
 
+function writeAll(fd: number, data: Buffer): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+}
+
 /**
  * Everything done under the writer lock: repair, merge, append, seal. One
  * session per lock hold; it never reads sealed segments on the append path and
  * scans at most the active file.
  */
-function writeAll(fd: number, data: Buffer): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
-}
-
 export class WriterSession {
   readonly sealed: SegmentRecord[] = [];
   merged = 0;
@@ -188,7 +188,7 @@ export class WriterSession {
   }
 
   async seal(reason: string): Promise<SegmentRecord | undefined> {
-    await this.closeHandle();
+    await this.closeFd();
     const rec = await sealActive(this.paths, this.config, this.log, reason);
     if (rec) {
       this.sealed.push(rec);
@@ -231,7 +231,7 @@ export class WriterSession {
   /** fsync what this session appended to the active file (seals sync their own files). */
   private async syncActive(): Promise<void> {
     if (this.config.fsync !== 'never' && this.fd !== undefined) fsyncSync(this.fd);
-    await this.closeHandle();
+    await this.closeFd();
   }
 
   /** A merge that died half way: append only the lines not already at its position. */
@@ -259,14 +259,14 @@ export class WriterSession {
     this.log.warn({ file: m.original, alreadyWritten: present, appended: lines.length - present }, 'resumed interrupted merge of pending entries');
   }
 
-  private async closeHandle(): Promise<void> {
+  private async closeFd(): Promise<void> {
     const fd = this.fd;
     this.fd = undefined;
     if (fd !== undefined) closeSync(fd);
   }
 
   async end(): Promise<void> {
-    await this.closeHandle();
+    await this.closeFd();
   }
 }
 
