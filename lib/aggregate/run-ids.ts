@@ -380,13 +380,23 @@ export class RunIdIndex {
       throw new StoreError(`${join(dir, LAYOUT_FILE)} is missing or unreadable, but bucket files are there: they hold the run_ids of deleted segments; restore layout.json (or move the directory away to accept losing them)`);
     }
     const current = keepSeq > 0 ? RunIdIndex.open(dir, { newIds: 0, bulk: false }) : undefined;
-    const keptBytes = current?.totalBytes() ?? 0;
-    const next = new RunIdIndex(dir, { gen: nextGeneration(dir, current?.layout.gen ?? 0), bits: bitsFor(keptBytes + historyBytes / HISTORY_PER_INDEX_BYTE) }, false);
-    current?.forEachRecord((id, pos) => {
-      if (pos.seq <= keepSeq) next.add(id, pos);
+    const bits = bitsFor((current?.totalBytes() ?? 0) + historyBytes / HISTORY_PER_INDEX_BYTE);
+    RunIdIndex.writeGeneration(dir, { gen: nextGeneration(dir, current?.layout.gen ?? 0), bits }, current, (pos) => pos.seq <= keepSeq, durable);
+  }
+
+  /**
+   * Write generation `layout` in full (the records of `from` that `keep` lets
+   * through), then switch layout.json to it and delete the others: a crash
+   * before the switch leaves the old generation in force, untouched.
+   */
+  private static writeGeneration(dir: string, layout: Layout, from: RunIdIndex | undefined, keep: (pos: Position) => boolean, durable: boolean): void {
+    const next = new RunIdIndex(dir, layout, false);
+    from?.forEachRecord((id, pos) => {
+      if (keep(pos)) next.add(id, pos);
     });
     next.writeOut(durable);
-    switchTo(dir, next.layout, durable);
+    faultPoint('run-ids:before-switch');
+    switchTo(dir, layout, durable);
   }
 
   private hashOf(id: string): number {
@@ -512,12 +522,9 @@ export class RunIdIndex {
     // One bucket over GROW_AT alone (a huge run_id, a skewed hash) is no reason to copy the whole index.
     const bits = Math.min(MAX_BITS, bitsFor(this.totalBytes()));
     if (bits <= this.layout.bits) return;
-    const next = new RunIdIndex(this.dir, { gen: nextGeneration(this.dir, this.layout.gen), bits }, false);
-    this.forEachRecord((id, pos) => next.add(id, pos));
-    next.writeOut(durable);
-    faultPoint('run-ids:before-switch');
-    switchTo(this.dir, next.layout, durable);
-    this.layout = next.layout;
+    const layout = { gen: nextGeneration(this.dir, this.layout.gen), bits };
+    RunIdIndex.writeGeneration(this.dir, layout, this, () => true, durable);
+    this.layout = layout;
     this.pending.length = 0;
   }
 }
