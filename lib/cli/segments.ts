@@ -2,6 +2,7 @@ import { loadBase, loadCheckpoint } from '../aggregate/checkpoint.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import { checkRoot } from '../store/recorder.js';
 import { listSegments } from '../store/segments.js';
+import { knownStoreId } from '../store/segment-index.js';
 import { table, type Command } from './command.js';
 
 export const segmentsCommand: Command = {
@@ -28,7 +29,7 @@ export const segmentsCommand: Command = {
             ['SEQ', 'FILE', 'STATE', 'LINES', 'BYTES', 'FIRST RECORDED_AT', 'LAST RECORDED_AT', 'SEALED AT', 'FOLDED'],
             rows.map((r) => [r.seq, r.file, r.state, r.lines, r.bytes, r.firstRecordedAt, r.lastRecordedAt, r.sealedAt, r.folded ? 'yes' : 'no']),
           ),
-      { segments: rows },
+      { storeId: (await knownStoreId(ctx.paths)) ?? null, segments: rows },
     );
   },
 };

@@ -8,6 +8,7 @@ import { openSnapshot } from '../store/reader.js';
 import { fsyncDir } from '../store/files.js';
 import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
 import { listPending } from '../store/pending.js';
+import { raiseSeqFloor } from '../store/identity.js';
 import { tryWithWriter, withWriter } from '../store/writer.js';
 import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { basePath, checkpointPath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
@@ -137,6 +138,8 @@ export async function retention(options: RetentionOptions | string = {}): Promis
     for (const r of reducers) await foldInto(ctx, r, through);
     faultPoint('retention:after-fold');
     const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000 }, async () => {
+      // Before anything goes: whatever files are lost later, no seq up to `through` is handed out again.
+      raiseSeqFloor(paths, through, config.fsync !== 'never');
       const dir = await scanSegmentsDir(paths);
       const gone: string[] = [];
       // A plain twin left by a crash mid-compression goes with its segment, else it would stand in for it.

@@ -8,12 +8,15 @@ export interface StorePaths {
   pending: string;
   segments: string;
   index: string;
+  /** metrics.segments/store.json: identity and seq floor. */
+  storeFile: string;
   corrupt: string;
   metrics: string;
 }
 
 export const ACTIVE_FILE = 'metrics.json';
 export const INDEX_FILE = 'index.json';
+export const STORE_FILE = 'store.json';
 
 export function storePaths(root: string): StorePaths {
   const segments = join(root, 'metrics.segments');
@@ -24,6 +27,7 @@ export function storePaths(root: string): StorePaths {
     pending: join(root, 'metrics.pending'),
     segments,
     index: join(segments, INDEX_FILE),
+    storeFile: join(segments, STORE_FILE),
     corrupt: join(root, 'metrics.corrupt'),
     metrics: join(root, 'metrics'),
   };
@@ -77,11 +81,11 @@ function parseUncached(file: string): SegmentName | undefined {
 
 /**
  * Temp files the store itself leaves while writing: write-file-atomic's
- * "<name>.<uint32>" next to index.json, and our ".<segment>.tmp" while
- * compressing. verify may remove these once they are stale.
+ * "<name>.<uint32>" next to index.json and store.json, and our
+ * ".<segment>.tmp" while compressing. verify may remove these once they are stale.
  */
 export function isStoreTempName(file: string): boolean {
-  return /^index\.json\.\d+$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
+  return /^(index|store)\.json\.\d+$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
 }
 
 export interface Position {

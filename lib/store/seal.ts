@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { fsyncDir, fsyncFile, unlinkIfExists } from './files.js';
 import { summarizeFile } from './lines.js';
 import { segmentFileName, type StorePaths } from './names.js';
+import { raiseSeqFloor } from './identity.js';
 import { loadIndex, writeIndex, type SegmentRecord } from './segment-index.js';
 
 /**
@@ -77,7 +78,8 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     lastRecordedAt: summary.lastRecordedAt,
     sealedAt: new Date(sealedAtMs).toISOString(),
   };
-  writeIndex(paths, { version: 1, lastSeq: seq, segments: [...index.segments, record] }, durable);
+  writeIndex(paths, { ...index, lastSeq: seq, segments: [...index.segments, record] }, durable);
+  raiseSeqFloor(paths, seq, durable);
   log.info({ seq, file, lines: record.lines, bytes: record.bytes, reason }, 'sealed segment');
   return record;
 }

@@ -5,7 +5,8 @@ import { ifExists, ifExistsSync } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readJson, writeJsonAtomic } from './files.js';
 import { summarizeFile } from './lines.js';
-import { INDEX_FILE, isStoreTempName, parseSegmentName, type SegmentName, type StorePaths } from './names.js';
+import { ensureIdentity, isStoreId, readStoreFile, seqFloor } from './identity.js';
+import { INDEX_FILE, STORE_FILE, isStoreTempName, parseSegmentName, type SegmentName, type StorePaths } from './names.js';
 
 /** One sealed segment as the catalogue describes it. */
 export interface SegmentRecord {
@@ -27,6 +28,11 @@ export interface SegmentIndex {
   version: 1;
   /** Highest seq ever sealed: never goes back, even when every segment is deleted. */
   lastSeq: number;
+  /**
+   * A copy of store.json's storeId, so a lost store.json is told from a store
+   * made before it (whose index has none); written after lastSeq (see INDEX_HEAD).
+   */
+  storeId?: string;
   segments: SegmentRecord[];
 }
 
@@ -40,10 +46,11 @@ export interface SegmentsDir {
   foreign: string[];
   temps: string[];
   hasIndex: boolean;
+  hasStoreFile: boolean;
 }
 
 export async function scanSegmentsDir(paths: StorePaths): Promise<SegmentsDir> {
-  const out: SegmentsDir = { segments: [], twins: [], symlinks: [], foreign: [], temps: [], hasIndex: false };
+  const out: SegmentsDir = { segments: [], twins: [], symlinks: [], foreign: [], temps: [], hasIndex: false, hasStoreFile: false };
   const entries = ifExistsSync(() => readdirSync(paths.segments, { withFileTypes: true })) ?? [];
   const bySeq = new Map<number, SegmentName>();
   for (const e of entries) {
@@ -53,6 +60,10 @@ export async function scanSegmentsDir(paths: StorePaths): Promise<SegmentsDir> {
     }
     if (e.name === INDEX_FILE && e.isFile()) {
       out.hasIndex = true;
+      continue;
+    }
+    if (e.name === STORE_FILE && e.isFile()) {
+      out.hasStoreFile = true;
       continue;
     }
     const name = e.isFile() ? parseSegmentName(e.name) : undefined;
@@ -91,22 +102,10 @@ export async function readIndex(paths: StorePaths): Promise<SegmentIndex | undef
     const json = (await readJson(paths.index)) as SegmentIndex | undefined;
     if (!json || json.version !== 1 || !Array.isArray(json.segments) || !json.segments.every(isRecord)) return undefined;
     if (!Number.isSafeInteger(json.lastSeq)) return undefined;
+    if (json.storeId !== undefined && !isStoreId(json.storeId)) delete json.storeId;
     return json;
   } catch {
     return undefined;
-  }
-}
-
-/**
- * Retention folds deleted segments into metrics/retained-base.json and records
- * the seq it covers: a floor for seq numbers that survives a lost index.
- */
-export async function retainedSeq(paths: StorePaths): Promise<number> {
-  try {
-    const base = (await readJson(join(paths.metrics, 'retained-base.json'))) as { seq?: unknown } | undefined;
-    return typeof base?.seq === 'number' && Number.isSafeInteger(base.seq) ? base.seq : 0;
-  } catch {
-    return 0;
   }
 }
 
@@ -131,8 +130,17 @@ export async function describeSegment(paths: StorePaths, name: SegmentName): Pro
  * ever sealed (so the active file's seq), without describing any segment.
  */
 export async function sealedView(paths: StorePaths): Promise<{ dir: SegmentsDir; lastSeq: number }> {
-  const [stored, dir, floor] = await Promise.all([indexLastSeq(paths), scanSegmentsDir(paths), retainedSeq(paths)]);
-  return { dir, lastSeq: Math.max(stored ?? 0, floor, dir.segments.at(-1)?.seq ?? 0) };
+  const [stored, dir] = await Promise.all([indexLastSeq(paths), scanSegmentsDir(paths)]);
+  return { dir, lastSeq: Math.max(stored ?? 0, seqFloor(paths), dir.segments.at(-1)?.seq ?? 0) };
+}
+
+/**
+ * The highest seq ever sealed, cheaply: store.json's floor, the head of
+ * index.json and the newest segment name, without describing or parsing the
+ * catalogue. The active file's seq is one more.
+ */
+export async function lastSealedSeq(paths: StorePaths): Promise<number> {
+  return (await sealedView(paths)).lastSeq;
 }
 
 /** How writeIndex starts the file: a reader that wants only lastSeq need not parse every record. */
@@ -162,10 +170,13 @@ export interface IndexState {
  * The catalogue, brought in step with the directory (the directory is the
  * truth): records for files that are gone are dropped, files the index lacks
  * are described from their bytes. With `persist` (only under the writer lock)
- * a changed index is written back and crash twins are removed.
+ * a changed index is written back and crash twins are removed. The index
+ * keeps a copy of store.json's storeId (never makes one up).
  */
 export async function loadIndex(paths: StorePaths, opts: { log: Logger; persist: boolean; fsync: boolean }): Promise<IndexState> {
-  const [stored, dir, floor] = await Promise.all([readIndex(paths), scanSegmentsDir(paths), retainedSeq(paths)]);
+  const [stored, dir] = await Promise.all([readIndex(paths), scanSegmentsDir(paths)]);
+  const file = readStoreFile(paths);
+  const floor = typeof file === 'object' ? file.seqFloor : 0;
   const known = new Map((stored?.segments ?? []).map((r) => [r.seq, r]));
   let rebuilt = stored ? known.size !== dir.segments.length : dir.segments.length > 0 || floor > 0;
   const segments: SegmentRecord[] = [];
@@ -179,7 +190,9 @@ export async function loadIndex(paths: StorePaths, opts: { log: Logger; persist:
     }
   }
   const lastSeq = Math.max(stored?.lastSeq ?? 0, floor, segments.at(-1)?.seq ?? 0);
-  const index: SegmentIndex = { version: 1, lastSeq, segments };
+  const storeId = typeof file === 'object' ? file.storeId : stored?.storeId;
+  const index: SegmentIndex = { version: 1, lastSeq, ...(storeId !== undefined ? { storeId } : {}), segments };
+  if (opts.persist && stored && !rebuilt && lastSeq === stored.lastSeq && storeId !== stored.storeId) writeIndex(paths, index, opts.fsync);
   if (rebuilt || (stored && lastSeq !== stored.lastSeq)) {
     if (opts.persist) {
       writeIndex(paths, index, opts.fsync);
@@ -193,6 +206,33 @@ export async function loadIndex(paths: StorePaths, opts: { log: Logger; persist:
     }
   }
   return { index, dir, rebuilt };
+}
+
+/**
+ * The store's id as far as it is known: store.json's, else the copy index.json
+ * keeps (a store that lost store.json), else undefined (none made yet).
+ */
+export async function knownStoreId(paths: StorePaths): Promise<string | undefined> {
+  const file = readStoreFile(paths);
+  return typeof file === 'object' ? file.storeId : (await readIndex(paths))?.storeId;
+}
+
+/**
+ * Under the writer lock: store.json exists after this, unless the store lost
+ * it with no copy left; index.json then carries the copy of its storeId.
+ */
+export async function ensureStoreFile(paths: StorePaths, opts: { log: Logger; fsync: boolean }): Promise<void> {
+  let made = false;
+  await ensureIdentity(paths, {
+    ...opts,
+    catalogue: async () => {
+      made = true;
+      return (await loadIndex(paths, { ...opts, persist: true })).index;
+    },
+  });
+  if (!made) return;
+  const { index } = await loadIndex(paths, { ...opts, persist: false });
+  if (index.storeId !== undefined) writeIndex(paths, index, opts.fsync);
 }
 
 export function writeIndex(paths: StorePaths, index: SegmentIndex, fsync: boolean): void {

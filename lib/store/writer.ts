@@ -11,7 +11,7 @@ import { parseSegmentName, type Position, type StorePaths } from './names.js';
 import { splitCompleteLines } from './lines.js';
 import { claimForMerge, listPending, quarantineStaleSpills, type MergingFile } from './pending.js';
 import { openSnapshot, readFrom } from './reader.js';
-import { loadIndex, type SegmentRecord } from './segment-index.js';
+import { ensureStoreFile, loadIndex, type SegmentRecord } from './segment-index.js';
 import { sealActive } from './seal.js';
 
 interface ActiveStats {
@@ -70,6 +70,7 @@ export class WriterSession {
   async prepare(): Promise<void> {
     mkdirSync(this.paths.segments, { recursive: true });
     await sweepLockLitter(this.paths.lock, this.log);
+    await ensureStoreFile(this.paths, { log: this.log, fsync: this.config.fsync !== 'never' });
     await this.repairTornTail();
     await this.mergePending();
   }

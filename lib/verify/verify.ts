@@ -7,9 +7,10 @@ import { ifExists, StoreError } from '../errors.js';
 import { fsyncDir, quarantine, unlinkIfExists } from '../store/files.js';
 import { lock } from '../store/lock.js';
 import { summarizeFile, splitCompleteLines } from '../store/lines.js';
-import { ACTIVE_FILE, INDEX_FILE, parseSegmentName, type SegmentName } from '../store/names.js';
+import { ACTIVE_FILE, INDEX_FILE, STORE_FILE, parseSegmentName, type SegmentName } from '../store/names.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { describeSegment, readIndex, retainedSeq, scanSegmentsDir, writeIndex, type SegmentRecord } from '../store/segment-index.js';
+import { identityOf, newIdentity, seqFloor } from '../store/identity.js';
+import { describeSegment, readIndex, scanSegmentsDir, writeIndex, type SegmentRecord } from '../store/segment-index.js';
 import { withWriter } from '../store/writer.js';
 
 export type Severity = 'error' | 'warning';
@@ -172,6 +173,17 @@ async function repairSegment(ctx: StoreContext, check: SegmentCheck, log: string
   log.push(`${name.file}: ${error.kind}; original saved as ${saved}; kept ${good.length} good lines, set aside ${bad.length} unreadable`);
 }
 
+/** A store that lost store.json says so; one made before store.json (no copy anywhere) is not lost. */
+function identityProblem(ctx: StoreContext, indexCopy: string | undefined): VerifyProblem | undefined {
+  const id = identityOf(ctx.paths, indexCopy);
+  if (id.state !== 'lost') return undefined;
+  const what = id.damaged ? 'store.json is unreadable' : 'store.json is missing';
+  const detail = id.copy !== undefined
+    ? `${what}: the store lost its identity file; index.json keeps its storeId ${id.copy}, which --repair (or the next write) restores`
+    : `${what} and no copy of the storeId is left: --repair gives the store a new identity (an archive will see it as a new store)`;
+  return { file: STORE_FILE, kind: 'identity', detail, severity: 'error' };
+}
+
 async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
   const { paths } = ctx;
   const problems: VerifyProblem[] = [];
@@ -203,6 +215,9 @@ async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[];
       else if (r.file !== s.file) problems.push({ file: s.file, kind: 'index', detail: `index.json names it ${r.file}`, severity: 'error' });
     }
   }
+
+  const identity = identityProblem(ctx, index?.storeId);
+  if (identity) problems.push(identity);
 
   const checks: SegmentCheck[] = [];
   for (const s of dir.segments) {
@@ -271,8 +286,15 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
           const records: SegmentRecord[] = [];
           for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
           // A lost index must not let seq go back below what retention already deleted.
-          const lastSeq = Math.max(old?.lastSeq ?? 0, await retainedSeq(ctx.paths), records.at(-1)?.seq ?? 0);
-          writeIndex(ctx.paths, { version: 1, lastSeq, segments: records }, true);
+          const lastSeq = Math.max(old?.lastSeq ?? 0, seqFloor(ctx.paths), records.at(-1)?.seq ?? 0);
+          // prepare() restored store.json from index.json's copy where there was one; else, asked to repair, a new identity.
+          let id = identityOf(ctx.paths, old?.storeId);
+          if (id.state !== 'ok') {
+            const made = await newIdentity(ctx.paths, lastSeq, true);
+            repaired.push(`${STORE_FILE}: no copy of the old storeId was left; the store now has the new identity ${made.storeId}`);
+            id = { state: 'ok', file: made };
+          }
+          writeIndex(ctx.paths, { version: 1, lastSeq, ...(id.state === 'ok' ? { storeId: id.file.storeId } : {}), segments: records }, true);
           repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
         });
         if (aggLock) {

@@ -107,8 +107,9 @@ describe('cli: record, rotate, segments', function () {
       await cli(['record'], { input: jsonl([runEntry(1), runEntry(2), runEntry(3)]), env: { CODEX_METRICS_MAX_LINES: '2' } });
       const r = await cli(['segments', '--json']);
       expect(r.code, r.stderr).to.equal(0);
-      const { segments, ...rest } = JSON.parse(r.stdout) as { segments: Array<Record<string, unknown>> };
+      const { segments, storeId, ...rest } = JSON.parse(r.stdout) as { segments: Array<Record<string, unknown>>; storeId: unknown };
       expect(rest).to.deep.equal({});
+      expect(storeId).to.be.a('string');
       expect(segments).to.have.length(2);
       for (const s of segments) {
         expect(Object.keys(s)).to.have.members(['seq', 'file', 'state', 'lines', 'bytes', 'firstRecordedAt', 'lastRecordedAt', 'sealedAt', 'folded']);

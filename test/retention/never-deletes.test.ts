@@ -51,7 +51,7 @@ describe('retention: never deletes what is not a sealed segment', function () {
     expect(JSON.parse(r.stdout)).to.deep.equal({ deleted: sealed, kept: 0 });
 
     const left = await readdir(h.paths.segments);
-    expect(left).to.have.members(['index.json', ...Object.keys(foreign), 'metrics-00000003-20260101T000000000Z.jsonl', links.old, links.new]);
+    expect(left).to.have.members(['index.json', 'store.json', ...Object.keys(foreign), 'metrics-00000003-20260101T000000000Z.jsonl', links.old, links.new]);
     for (const [name, text] of Object.entries(foreign)) expect(await readFile(join(h.paths.segments, name), 'utf8')).to.equal(text);
     expect(await readFile(targets.old, 'utf8')).to.equal(jsonl([runEntry(7200), runEntry(7201)]));
     expect(await readFile(targets.new, 'utf8')).to.equal(jsonl([runEntry(7300)]));

@@ -81,6 +81,7 @@ describe('store/names', () => {
       pending: '/r/metrics.pending',
       segments: '/r/metrics.segments',
       index: '/r/metrics.segments/index.json',
+      storeFile: '/r/metrics.segments/store.json',
       corrupt: '/r/metrics.corrupt',
       metrics: '/r/metrics',
     });

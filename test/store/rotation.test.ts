@@ -169,16 +169,15 @@ describe('store/recorder: rotation', () => {
       expect((await rec.rotate()).sealed?.seq).to.equal(4);
     });
 
-    it('never go back when the index is lost too, with metrics/retained-base.json as the floor', async () => {
+    it('never go back when the index is lost too, with metrics.segments/store.json as the floor', async () => {
       const paths = storePaths(tmp.dir);
       const rec = await openRecorder(tmp.dir);
       for (let i = 0; i < 3; i++) {
         await rec.append({ id: `e${i}` });
         await rec.rotate();
       }
-      await rm(paths.segments, { recursive: true });
-      await mkdir(paths.metrics, { recursive: true });
-      await writeFile(join(paths.metrics, 'retained-base.json'), JSON.stringify({ version: 1, seq: 3 }));
+      // Every segment and the index gone; the store's own floor (store.json) remains.
+      for (const f of await readdir(paths.segments)) if (f !== 'store.json') await rm(join(paths.segments, f));
       await rec.append({ id: 'later' });
       const sealed = (await rec.rotate()).sealed!;
       expect(sealed.seq).to.equal(4);
@@ -204,7 +203,7 @@ describe('store/recorder: rotation', () => {
       expect(res.sealed.map((r) => r.file)).to.satisfy((files: string[]) => files.every((f) => f.endsWith('.jsonl.gz')));
       const paths = storePaths(tmp.dir);
       const names = (await readdir(paths.segments)).sort();
-      expect(names.filter((n) => n !== 'index.json')).to.deep.equal(res.sealed.map((r) => r.file));
+      expect(names.filter((n) => n !== 'index.json' && n !== 'store.json')).to.deep.equal(res.sealed.map((r) => r.file));
       const s = await readStore(tmp.dir);
       expect(idsOf(s.all)).to.deep.equal(batch.map((e) => e.id));
       for (const r of res.sealed) {
