@@ -6,7 +6,7 @@ import { faultPoint } from '../faults.js';
 import { batchWrites, writeJsonAtomic } from '../store/files.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { openSnapshot, sampleLineBytes, type Cursor, type Snapshot } from '../store/reader.js';
+import { measureAhead, openSnapshot, type Cursor, type Snapshot } from '../store/reader.js';
 import { listPending } from '../store/pending.js';
 import { tryWithWriter } from '../store/writer.js';
 import {
@@ -26,7 +26,7 @@ import {
 import { fold, type Problem } from './fold.js';
 import { orchestratorReducer } from './orchestrator.js';
 import type { OutputContext, OutputFile, OutputPlace, Reducer } from './reducer.js';
-import { RunIdIndex } from './run-ids.js';
+import { runIdIndexes } from './run-ids.js';
 
 export interface AggregateOptions extends StoreOptions {
   /** Where mttr-delta.json and state.json go (<out>/metrics, <out>); default the metrics root. */
@@ -63,9 +63,6 @@ export interface AggregateResult {
 
 const FIRST_PASS = 'no checkpoint yet';
 
-/** Line size to assume where none can be sampled (compressed segments): small, so the pass leans to bulk. */
-const ASSUMED_LINE_BYTES = 256;
-
 export function aggregateLockPath(ctx: StoreContext): string {
   return join(ctx.paths.metrics, 'aggregate.lock');
 }
@@ -96,7 +93,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
   const loaded = await loadCheckpoint(ctx.paths, reducer);
   if (!loaded) {
     // A run-id index or retained base means this reducer has aggregated here before.
-    const before = base || RunIdIndex.present(runIdsPath(ctx.paths, reducer));
+    const before = base || runIdIndexes.present(runIdsPath(ctx.paths, reducer));
     return fromBase('rebuild', before ? `checkpoint ${checkpointPath(ctx.paths, reducer)} is missing` : FIRST_PASS);
   }
   if (!loaded.ok) return fromBase('rebuild', loaded.reason);
@@ -110,7 +107,7 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
     return fromBase('rebuild', `bytes before the checkpoint in segment ${cp.cursor.seq} changed`);
   }
   // Without the run-id index, earlier runs' ids are unknown and their duplicates would count again.
-  if (cp.counts.runs > 0 && !RunIdIndex.present(runIdsPath(ctx.paths, reducer))) {
+  if (cp.counts.runs > 0 && !runIdIndexes.present(runIdsPath(ctx.paths, reducer))) {
     return fromBase('rebuild', `the run-id index ${runIdsPath(ctx.paths, reducer)} is missing or unreadable`);
   }
   let state: S;
@@ -120,18 +117,6 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
     return fromBase('rebuild', `checkpoint state unreadable: ${(err as Error).message}`);
   }
   return { mode: 'incremental', reason: undefined, cursor: cp.cursor, state, counts: { ...cp.counts }, atCheckpoint: true, out: cp.out };
-}
-
-/** Content bytes after `from`, about (a compressed segment counts as five times its size). */
-function unreadBytes(ctx: StoreContext, snap: Snapshot, from: Cursor): number {
-  let total = 0;
-  for (const s of snap.sealed) {
-    if (s.seq < from.seq) continue;
-    const size = (ifExistsSync(() => lstatSync(join(ctx.paths.segments, s.file)))?.size ?? 0) * (s.compressed ? 5 : 1);
-    // The segment under the cursor (just sealed, usually) is mostly read already.
-    total += Math.max(0, size - (s.seq === from.seq ? from.offset : 0));
-  }
-  return total + snap.activeEnd - (from.seq === snap.activeSeq ? from.offset : 0);
 }
 
 function placeDir(ctx: StoreContext, out: string, place: OutputPlace): string {
@@ -211,45 +196,48 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     const base = await loadBase(paths, reducer);
     const start = await startPoint(ctx, snap, reducer, base, opts.rebuild === true);
     const idsDir = runIdsPath(paths, reducer);
-    if (base && base.counts.runs > 0 && !RunIdIndex.present(idsDir)) {
+    if (base && base.counts.runs > 0 && !runIdIndexes.present(idsDir)) {
       // The ids of deleted segments lived only there: no pass can learn them again.
       log.warn({ index: idsDir, retainedThrough: base.seq }, 'aggregate: the run-id index is gone; repeats of run_ids from segments retention deleted will count as new runs');
     }
-    const unread = unreadBytes(ctx, snap, start.cursor);
+    const pass = { from: start.cursor, ...measureAhead(paths, snap, start.cursor) };
     if (start.mode === 'rebuild') {
       const level = start.reason === 'requested' || start.reason === FIRST_PASS ? 'info' : 'warn';
       log[level]({ reason: start.reason }, 'aggregate: full rebuild');
       // A crash mid-rebuild must not leave a checkpoint that trusts a half-rebuilt run-id index.
       await dropCheckpoint(paths, reducer);
-      RunIdIndex.reset(idsDir, base?.seq ?? 0, unread, durable);
+      runIdIndexes.reset(idsDir, base?.seq ?? 0, pass, durable);
       faultPoint('aggregate:after-reset');
     }
-    // Lines ahead, roughly: sizes the run-id pass (bulk or per-line lookups, table size).
-    const lineBytes = unread > 0 ? (sampleLineBytes(paths, snap, start.cursor) ?? ASSUMED_LINE_BYTES) : ASSUMED_LINE_BYTES;
-    const ids = RunIdIndex.open(idsDir, { newIds: unread / lineBytes, ...(start.mode === 'rebuild' ? { bulk: true } : {}) });
+    const ids = runIdIndexes.open(idsDir, pass);
     const before = { ...start.counts };
     const problems: Problem[] = [];
-    const cursor = await fold({
-      paths,
-      snap,
-      reducer,
-      state: start.state,
-      counts: start.counts,
-      ids,
-      from: start.cursor,
-      problems,
-      read: opts.onProgress ? { onFile: opts.onProgress } : {},
-    });
-    ids.flush(durable);
+    let cursor: Cursor;
+    try {
+      cursor = await fold({
+        paths,
+        snap,
+        reducer,
+        state: start.state,
+        counts: start.counts,
+        ids,
+        from: start.cursor,
+        problems,
+        read: opts.onProgress ? { onFile: opts.onProgress } : {},
+      });
+      ids.flush(durable);
+    } finally {
+      ids.close();
+    }
     const counts = start.counts;
-    const pass = {
+    const read = {
       linesRead: counts.lines - before.lines,
       malformed: counts.malformed - before.malformed,
       invalid: counts.invalid - before.invalid,
       duplicates: counts.duplicates - before.duplicates,
     };
-    if (pass.malformed + pass.invalid + pass.duplicates > 0) {
-      log.warn({ ...pass, first: problems }, 'aggregate: skipped lines (malformed, invalid or duplicate run_id)');
+    if (read.malformed + read.invalid + read.duplicates > 0) {
+      log.warn({ ...read, first: problems }, 'aggregate: skipped lines (malformed, invalid or duplicate run_id)');
     }
 
     const now = new Date().toISOString();
@@ -285,7 +273,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       // The first pass of a store starts from nothing: incremental, as the CLI promises without --rebuild.
       mode: start.reason === FIRST_PASS ? 'incremental' : start.mode,
       ...(start.reason !== undefined ? { reason: start.reason } : {}),
-      ...pass,
+      ...read,
       totalRuns: counts.runs,
       totals: { ...counts },
       written,

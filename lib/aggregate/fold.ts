@@ -59,7 +59,7 @@ export async function fold<S>(p: FoldPass<S>): Promise<Cursor> {
           return;
         case 'run': {
           counts.lines++;
-          const first = ids.firstSeen(c.runId);
+          const first = ids.firstSeen(c.runId, at);
           if (first && comparePositions(first, at) < 0) {
             counts.duplicates++;
             note('duplicate', at.file, at.line, `run_id ${JSON.stringify(c.runId)} first seen in segment ${first.seq} at byte ${first.offset}`);

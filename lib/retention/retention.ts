@@ -4,7 +4,7 @@ import { ifExists, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { lock } from '../store/lock.js';
 import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { openSnapshot } from '../store/reader.js';
+import { measureAhead, openSnapshot } from '../store/reader.js';
 import { fsyncDir } from '../store/files.js';
 import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
 import { listPending } from '../store/pending.js';
@@ -15,7 +15,7 @@ import { basePath, checkpointPath, loadBase, runIdsPath, saveJson, zeroCounts, t
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
-import { RunIdIndex } from '../aggregate/run-ids.js';
+import { runIdIndexes } from '../aggregate/run-ids.js';
 import { expiredCount, hasLimit } from './policy.js';
 
 export interface RetentionOptions extends StoreOptions {
@@ -48,20 +48,15 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
   try {
     const state = base ? reducer.fromJSON(base.state) : reducer.init();
     const counts = base ? { ...base.counts } : zeroCounts();
-    const ids = RunIdIndex.open(runIdsPath(ctx.paths, reducer), { newIds: 0, bulk: true });
-    await fold({
-      paths: ctx.paths,
-      snap,
-      reducer,
-      state,
-      counts,
-      ids,
-      from: { seq: (base?.seq ?? 0) + 1, offset: 0, line: 0 },
-      problems: [],
-      read: { untilSeq: seq },
-    });
+    const from = { seq: (base?.seq ?? 0) + 1, offset: 0, line: 0 };
+    const ids = runIdIndexes.open(runIdsPath(ctx.paths, reducer), { from, untilSeq: seq, ...measureAhead(ctx.paths, snap, from, seq) });
     const fsync = ctx.config.fsync !== 'never';
-    ids.flush(fsync);
+    try {
+      await fold({ paths: ctx.paths, snap, reducer, state, counts, ids, from, problems: [], read: { untilSeq: seq } });
+      ids.flush(fsync);
+    } finally {
+      ids.close();
+    }
     const next: RetainedBase = {
       version: 1,
       reducer: { name: reducer.name, version: reducer.version },

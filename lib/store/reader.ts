@@ -119,6 +119,27 @@ export function sampleLineBytes(paths: StorePaths, snap: Snapshot, from: Cursor)
   }
 }
 
+/** Line size to assume where none can be sampled (compressed segments): small, so a pass leans to reading in bulk. */
+const ASSUMED_LINE_BYTES = 256;
+
+/**
+ * About how much a pass from `from` (through segment `untilSeq`) will read:
+ * content bytes (a compressed segment counts as five times its size) and
+ * lines (bytes over a sample of the lines at the cursor).
+ */
+export function measureAhead(paths: StorePaths, snap: Snapshot, from: Cursor, untilSeq = Infinity): { bytes: number; lines: number } {
+  let bytes = 0;
+  for (const s of snap.sealed) {
+    if (s.seq < from.seq || s.seq > untilSeq) continue;
+    const size = (ifExistsSync(() => lstatSync(join(paths.segments, s.file)))?.size ?? 0) * (s.compressed ? 5 : 1);
+    // The segment under the cursor (just sealed, usually) is mostly read already.
+    bytes += Math.max(0, size - (s.seq === from.seq ? from.offset : 0));
+  }
+  if (snap.activeSeq <= untilSeq) bytes += snap.activeEnd - (from.seq === snap.activeSeq ? from.offset : 0);
+  if (bytes <= 0) return { bytes: 0, lines: 0 };
+  return { bytes, lines: bytes / (sampleLineBytes(paths, snap, from) ?? ASSUMED_LINE_BYTES) };
+}
+
 /**
  * Open a sealed segment of a snapshot for reading (never through a symlink).
  * Compression renames the .gz into place before it removes the plain file,
