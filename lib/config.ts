@@ -15,6 +15,12 @@ export interface RetentionPolicy {
   maxBytes?: number | undefined;
 }
 
+/** A wall-clock time of day, in the local time zone (TZ). */
+export interface TimeOfDay {
+  hour: number;
+  minute: number;
+}
+
 export interface Config {
   dir: string;
   /** 0: no limit. */
@@ -23,6 +29,8 @@ export interface Config {
   maxLines: number;
   /** 0: no interval rotation. */
   rotateIntervalMs: number;
+  /** Also seal at the first append after this time of day passes. */
+  rotateAt?: TimeOfDay;
   compress: Compression;
   retention: RetentionPolicy;
   fsync: FsyncMode;
@@ -36,6 +44,8 @@ export interface ConfigOptions {
   maxBytes?: number | string;
   maxLines?: number | string;
   rotateInterval?: number | string;
+  /** "HH:MM", local time (TZ). */
+  rotateAt?: string;
   compress?: string;
   retention?: { maxSegments?: number | string; maxAge?: number | string; maxBytes?: number | string };
   fsync?: string;
@@ -117,6 +127,15 @@ const parseStaleMs: Parser<number> = (raw, source) => {
   return value;
 };
 
+const parseTimeOfDay: Parser<TimeOfDay> = (raw, source) => {
+  if (isUnset(raw)) return undefined;
+  const m = typeof raw === 'string' ? /^\s*(\d{1,2}):(\d{2})\s*$/.exec(raw) : null;
+  const hour = Number(m?.[1]);
+  const minute = Number(m?.[2]);
+  if (!m || hour > 23 || minute > 59) fail(source, raw, 'a time of day HH:MM, 00:00 to 23:59 (local time, or TZ)');
+  return { hour, minute };
+};
+
 const parseLevel: Parser<string> = (raw, source) => {
   if (isUnset(raw)) return undefined;
   if (typeof raw === 'string' && isLogLevel(raw.trim().toLowerCase())) return raw.trim().toLowerCase();
@@ -134,6 +153,7 @@ const SETTINGS: readonly Setting[] = [
   { path: ['maxBytes'], env: 'CODEX_METRICS_MAX_BYTES', parse: parseSize },
   { path: ['maxLines'], env: 'CODEX_METRICS_MAX_LINES', parse: parseCount },
   { path: ['rotateInterval'], env: 'CODEX_METRICS_ROTATE_INTERVAL', parse: parseDuration },
+  { path: ['rotateAt'], env: 'CODEX_METRICS_ROTATE_AT', parse: parseTimeOfDay },
   { path: ['compress'], env: 'CODEX_METRICS_COMPRESS', parse: oneOf(['none', 'gzip'] as const) },
   { path: ['retention', 'maxSegments'], env: 'CODEX_METRICS_RETENTION_MAX_SEGMENTS', parse: parseCount },
   { path: ['retention', 'maxAge'], env: 'CODEX_METRICS_RETENTION_MAX_AGE', parse: parseDuration },
@@ -242,6 +262,7 @@ export function loadConfig(options: ConfigOptions = {}, ctx: LoadConfigContext =
     maxBytes: v<number>('CODEX_METRICS_MAX_BYTES') ?? 0,
     maxLines: v<number>('CODEX_METRICS_MAX_LINES') ?? 0,
     rotateIntervalMs: v<number>('CODEX_METRICS_ROTATE_INTERVAL') ?? 0,
+    ...(values.has('CODEX_METRICS_ROTATE_AT') ? { rotateAt: v<TimeOfDay>('CODEX_METRICS_ROTATE_AT')! } : {}),
     compress: v<Compression>('CODEX_METRICS_COMPRESS') ?? 'none',
     retention: {
       maxSegments: v<number>('CODEX_METRICS_RETENTION_MAX_SEGMENTS'),

@@ -3,6 +3,7 @@ import { loadConfig, type ConfigOptions } from '../config.js';
 import { InputError, StoreError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { storePaths } from '../store/names.js';
+import { systemClock } from '../store/clock.js';
 import type { CliIO, Command, CommandRun, OptionSpec } from './command.js';
 import { aggregateCommand } from './aggregate.js';
 import { recordCommand } from './record.js';
@@ -130,6 +131,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       config,
       log,
       paths: storePaths(config.dir),
+      clock: systemClock,
       values,
       positionals: parsed.positionals,
       json,

@@ -22,8 +22,6 @@ export interface RetentionOptions extends StoreOptions {
   dryRun?: boolean;
   /** Reducers whose retained base is kept (default: the orchestrator's). */
   reducers?: Reducer<any>[];
-  /** For tests: the clock the age limit is measured against. */
-  nowMs?: number;
 }
 
 export interface RetentionResult {
@@ -105,7 +103,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
       const st = await ifExists(() => lstat(join(paths.segments, s.file)));
       if (st?.isFile()) candidates.push({ ...s, storedBytes: st.size });
     }
-    let n = hasLimit(config.retention) ? expiredCount(candidates, config.retention, opts.nowMs ?? Date.now()) : 0;
+    let n = hasLimit(config.retention) ? expiredCount(candidates, config.retention, ctx.clock.now()) : 0;
     // Finish what an interrupted run folded but did not delete.
     const bases = await Promise.all(reducers.map((r) => loadBase(paths, r)));
     const folded = Math.min(...bases.map((b) => b?.seq ?? 0));
@@ -119,7 +117,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
     // Only when there are some: taking the lock also moves a torn tail away (see aggregate()).
     if (!opts.dryRun) {
       const pending = await listPending(paths);
-      if (pending.ready.length + pending.merging.length > 0) await tryWithWriter(paths, config, log, { waitMs: 0 }, async () => undefined);
+      if (pending.ready.length + pending.merging.length > 0) await tryWithWriter(paths, config, log, { waitMs: 0, clock: ctx.clock }, async () => undefined);
     }
     return { deleted: first.candidates.slice(0, first.n).map((c) => c.file), kept: first.candidates.length - first.n, dryRun: opts.dryRun === true, foldedThrough: first.candidates[first.n - 1]?.seq ?? 0 };
   }
@@ -132,7 +130,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
     await warnUnfolded(ctx, reducers);
     for (const r of reducers) await foldInto(ctx, r, through);
     faultPoint('retention:after-fold');
-    const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000 }, async () => {
+    const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000, clock: ctx.clock }, async () => {
       // Before anything goes: whatever files are lost later, no seq up to `through` is handed out again.
       raiseSeqFloor(paths, through, config.fsync !== 'never');
       const dir = await scanSegmentsDir(paths);

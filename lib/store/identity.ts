@@ -17,6 +17,11 @@ export interface StoreFile {
   createdAt: string;
   /** Highest seq ever sealed (or deleted): a seq at or below it is never handed out again. */
   seqFloor: number;
+  /**
+   * When the active segment `seq` got its first entry, by the store's clock:
+   * interval and time-of-day rotation measure from it.
+   */
+  active?: { seq: number; openedAt: string };
 }
 
 /** What is known of the store's identity, and how it stands. */
@@ -141,4 +146,19 @@ export function raiseSeqFloor(paths: StorePaths, seq: number, fsync: boolean): v
   const file = readStoreFile(paths);
   if (typeof file !== 'object' || file.seqFloor >= seq) return;
   write(paths, { ...file, seqFloor: seq }, fsync);
+}
+
+/** Record when the active segment `seq` was opened (its file just created; writer lock held). */
+export function noteActiveOpened(paths: StorePaths, seq: number, atMs: number, fsync: boolean): void {
+  const file = readStoreFile(paths);
+  if (typeof file !== 'object') return;
+  write(paths, { ...file, active: { seq, openedAt: new Date(atMs).toISOString() } }, fsync);
+}
+
+/** When the active segment `seq` was opened, if store.json recorded it. */
+export function activeOpenedAt(paths: StorePaths, seq: number): number | undefined {
+  const file = readStoreFile(paths);
+  if (typeof file !== 'object' || file.active?.seq !== seq) return undefined;
+  const ms = Date.parse(file.active.openedAt);
+  return Number.isFinite(ms) ? ms : undefined;
 }

@@ -3,6 +3,7 @@ import { loadConfig, type Config, type ConfigOptions } from '../config.js';
 import { ifExistsSync, StoreError } from '../errors.js';
 import { defaultLogger, type Logger } from '../log.js';
 import { entryLinesFromText, entryLinesFromValues } from './entries.js';
+import { systemClock, type Clock } from './clock.js';
 import { storePaths, type StorePaths } from './names.js';
 import { spill } from './pending.js';
 import type { SegmentRecord } from './segment-index.js';
@@ -12,6 +13,8 @@ export interface StoreOptions extends ConfigOptions {
   /** A ready config (skips loading); options above are ignored then. */
   config?: Config;
   log?: Logger;
+  /** The store's time (rotation, sealing times, retention's age limit); tests pass their own. */
+  clock?: Clock;
 }
 
 export interface RecorderOptions extends StoreOptions {
@@ -38,13 +41,14 @@ export interface StoreContext {
   config: Config;
   paths: StorePaths;
   log: Logger;
+  clock: Clock;
 }
 
 export function storeContext(options: StoreOptions | string = {}): StoreContext {
   const opts = typeof options === 'string' ? { dir: options } : options;
   const config = opts.config ?? loadConfig(opts);
   const log = opts.log ?? defaultLogger(config.logLevel);
-  return { config, paths: storePaths(config.dir), log };
+  return { config, paths: storePaths(config.dir), log, clock: opts.clock ?? systemClock };
 }
 
 /** The metrics root must be a directory or not exist yet; anything else is a clear error. */
@@ -90,7 +94,7 @@ export class Recorder {
 
   private async appendLines(lines: string[]): Promise<AppendResult> {
     const { paths, config, log } = this.context;
-    const done = await tryWithWriter(paths, config, log, { waitMs: this.lockWaitMs }, (s) => s.appendLines(lines));
+    const done = await tryWithWriter(paths, config, log, { waitMs: this.lockWaitMs, clock: this.context.clock }, (s) => s.appendLines(lines));
     if (done) return { recorded: lines.length, spilled: false, merged: done.session.merged, sealed: done.session.sealed };
     if (lines.length === 0) return { recorded: 0, spilled: false, merged: 0, sealed: [] };
     const names = await spill(paths, lines, config.fsync !== 'never');
@@ -103,7 +107,7 @@ export class Recorder {
     const { paths, config, log } = this.context;
     // Nothing to seal in a root that does not exist; creating it would hide a mistyped --dir.
     await checkRoot(paths, true);
-    const done = await withWriter(paths, config, log, { waitMs: ROTATE_WAIT_MS }, (s) => s.seal('rotate'));
+    const done = await withWriter(paths, config, log, { waitMs: ROTATE_WAIT_MS, clock: this.context.clock }, (s) => s.seal('rotate'));
     return { sealed: done.value, merged: done.session.merged };
   }
 

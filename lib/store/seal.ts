@@ -8,6 +8,7 @@ import { ifExists } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
+import type { Clock } from './clock.js';
 import { fsyncDir, fsyncFile, unlinkIfExists } from './files.js';
 import { summarizeFile } from './lines.js';
 import { segmentFileName, type StorePaths } from './names.js';
@@ -21,7 +22,7 @@ import { loadIndex, writeIndex, type SegmentRecord } from './segment-index.js';
  * writes the .gz beside it and removes the plain file only once the .gz is in
  * place; a crash in between leaves twins that loadIndex resolves.
  */
-export async function sealActive(paths: StorePaths, config: Config, log: Logger, reason: string): Promise<SegmentRecord | undefined> {
+export async function sealActive(paths: StorePaths, config: Config, log: Logger, reason: string, clock: Clock): Promise<SegmentRecord | undefined> {
   const st = await ifExists(() => lstat(paths.active));
   if (!st || st.size === 0) return undefined;
   const durable = config.fsync !== 'never';
@@ -35,7 +36,7 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
   });
   // Blank lines are not entries: an active file of nothing else is as empty as an empty one.
   if (entries === 0) return undefined;
-  const sealedAtMs = Date.now();
+  const sealedAtMs = clock.now();
   const plain = segmentFileName(seq, sealedAtMs, false);
   if (durable) fsyncFile(paths.active);
   await rename(paths.active, join(paths.segments, plain));

@@ -11,16 +11,11 @@ import { parseSegmentName, type Position, type StorePaths } from './names.js';
 import { splitCompleteLines } from './lines.js';
 import { claimForMerge, listPending, quarantineStaleSpills, type MergingFile } from './pending.js';
 import { openSnapshot, readFrom } from './reader.js';
-import { ensureStoreFile, loadIndex, type SegmentRecord } from './segment-index.js';
+import { ensureStoreFile, lastSealedSeq, loadIndex, type SegmentRecord } from './segment-index.js';
+import { systemClock, type Clock } from './clock.js';
+import { activeOpenedAt, noteActiveOpened } from './identity.js';
+import { needsLineCount, needsOpenedAt, sealReason, type ActiveStats } from './rotation.js';
 import { sealActive } from './seal.js';
-
-interface ActiveStats {
-  size: number;
-  /** Counted only when MAX_LINES is set: it costs a scan of the active file. */
-  lines: number;
-  /** When the active segment was opened (the previous seal); only with ROTATE_INTERVAL. */
-  openedAtMs: number | undefined;
-}
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -64,6 +59,7 @@ export class WriterSession {
     readonly paths: StorePaths,
     readonly config: Config,
     readonly log: Logger,
+    readonly clock: Clock = systemClock,
   ) {}
 
   /** Before any work of its own, a lock holder repairs and merges what others left. */
@@ -97,8 +93,8 @@ export class WriterSession {
     if (this.stats) return this.stats;
     const st = ifExistsSync(() => lstatSync(this.paths.active));
     const size = st?.size ?? 0;
-    const lines = this.config.maxLines > 0 && size > 0 ? await countNewlines(this.paths.active) : 0;
-    const openedAtMs = this.config.rotateIntervalMs > 0 ? await this.openedAt() : undefined;
+    const lines = needsLineCount(this.config) && size > 0 ? await countNewlines(this.paths.active) : 0;
+    const openedAtMs = needsOpenedAt(this.config) && size > 0 ? await this.openedAt() : undefined;
     this.stats = { size, lines, openedAtMs };
     return this.stats;
   }
@@ -106,11 +102,15 @@ export class WriterSession {
   /**
    * The active segment began with its first entry, when metrics.json was
    * created: a quiet spell after a seal must not make a lone new entry look
-   * old. Where the file system keeps no creation time, fall back to when the
+   * old. store.json records that moment by the store's clock. An active file
+   * it does not cover (written before store.json recorded it) falls back to
+   * the file's creation time; where the file system keeps none, to when the
    * previous segment was sealed (its name says when), or before the first
    * seal, when metrics.segments/ was created.
    */
   private async openedAt(): Promise<number | undefined> {
+    const recorded = activeOpenedAt(this.paths, (await lastSealedSeq(this.paths)) + 1);
+    if (recorded !== undefined) return recorded;
     const active = await ifExists(() => lstat(this.paths.active));
     if (active && active.birthtimeMs > 0 && active.birthtimeMs <= active.mtimeMs) return active.birthtimeMs;
     const names = (await ifExists(() => readdir(this.paths.segments))) ?? [];
@@ -132,24 +132,13 @@ export class WriterSession {
     return this.activeSeq;
   }
 
-  private mustSealBefore(s: ActiveStats, lineBytes: number): string | undefined {
-    if (s.size === 0) return undefined;
-    const c = this.config;
-    if (c.maxLines > 0 && s.lines + 1 > c.maxLines) return `max lines ${c.maxLines}`;
-    if (c.maxBytes > 0 && s.size + lineBytes > c.maxBytes) return `max bytes ${c.maxBytes}`;
-    if (c.rotateIntervalMs > 0 && s.openedAtMs !== undefined && Date.now() - s.openedAtMs >= c.rotateIntervalMs) {
-      return `rotate interval ${c.rotateIntervalMs} ms`;
-    }
-    return undefined;
-  }
-
   /** Append complete lines (no "\n" in them), sealing before any line that would overflow. */
   async appendLines(lines: readonly string[]): Promise<void> {
     let chunk: string[] = [];
     let chunkBytes = 0;
     for (const line of lines) {
       const bytes = Buffer.byteLength(line) + 1;
-      const reason = this.mustSealBefore(await this.activeStats(), bytes);
+      const reason = sealReason(this.config, await this.activeStats(), bytes, this.clock.now());
       if (reason) {
         await this.write(chunk);
         chunk = [];
@@ -186,15 +175,16 @@ export class WriterSession {
       fsyncSync(fd);
       if (created) fsyncDir(this.paths.root);
     }
+    if (created) noteActiveOpened(this.paths, await this.currentSeq(), this.clock.now(), this.config.fsync !== 'never');
   }
 
   async seal(reason: string): Promise<SegmentRecord | undefined> {
     await this.closeFd();
-    const rec = await sealActive(this.paths, this.config, this.log, reason);
+    const rec = await sealActive(this.paths, this.config, this.log, reason, this.clock);
     if (rec) {
       this.sealed.push(rec);
       this.activeSeq = rec.seq + 1;
-      this.stats = { size: 0, lines: 0, openedAtMs: Date.now() };
+      this.stats = { size: 0, lines: 0, openedAtMs: this.clock.now() };
     }
     return rec;
   }
@@ -274,6 +264,7 @@ export class WriterSession {
 export interface WriterLockOptions {
   /** How long to wait for a busy lock; undefined from withWriter means "spill or fail". */
   waitMs: number;
+  clock?: Clock;
 }
 
 /**
@@ -290,7 +281,7 @@ export async function tryWithWriter<T>(
   await ensureDir(paths.root);
   const held: HeldLock | undefined = await lock(paths.lock, { staleMs: config.lockStaleMs, log, waitMs: opts.waitMs });
   if (!held) return undefined;
-  const session = new WriterSession(paths, config, log);
+  const session = new WriterSession(paths, config, log, opts.clock);
   try {
     await session.prepare();
     const value = await work(session);

@@ -173,7 +173,7 @@ describe('retention: fold, then delete', function () {
     const lastTwo = sizes.at(-1)! + sizes.at(-2)!;
     const byBytes = await retention({ ...h.options, retention: { maxBytes: lastTwo } });
     expect(byBytes.deleted).to.deep.equal(sealed.slice(0, -2));
-    const byAge = await retention({ ...h.options, retention: { maxAge: '1d' }, nowMs: Date.now() + 2 * 86_400_000 });
+    const byAge = await retention({ ...h.options, retention: { maxAge: '1d' }, clock: { now: () => Date.now() + 2 * 86_400_000 } });
     expect(byAge.deleted).to.deep.equal(sealed.slice(-2));
     expect(byAge.kept).to.equal(0);
     expectSameAggregates(await aggregateSnapshot(h.options, true), before);

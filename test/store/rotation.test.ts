@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from '../../lib/errors.js';
 import { storePaths } from '../../lib/store/names.js';
-import { useTmpDir } from '../helpers/tmp.js';
+import { loadConfig } from '../../lib/config.js';
+import { Recorder } from '../../lib/store/recorder.js';
+import { runCli } from '../helpers/cli.js';
+import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { entries, expectSegmentsWithin, idsOf, openRecorder, readStore } from '../helpers/store.js';
 
 /** An entry whose line is exactly `bytes` bytes long, "\n" included. */
@@ -251,6 +254,54 @@ describe('store/recorder: rotation', () => {
       const s = await readStore(tmp.dir);
       expect(s.segments.map((x) => idsOf(x.lines))).to.deep.equal([['a']]);
       expect(idsOf(s.active)).to.deep.equal(['b', 'c']);
+    });
+  });
+
+  describe('CODEX_METRICS_ROTATE_AT', () => {
+    let tz: string | undefined;
+    before(() => {
+      tz = process.env['TZ'];
+      process.env['TZ'] = 'UTC';
+    });
+    after(() => {
+      if (tz === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = tz;
+    });
+
+    it('seals at the first append after the time of day passes, so segments line up with days (each append its own process\'s recorder)', async () => {
+      let now = Date.parse('2026-03-01T22:00:00Z');
+      const clock = { now: () => now };
+      const append = async (id: string) => {
+        const rec = await Recorder.open({ config: loadConfig({ dir: tmp.dir, rotateAt: '00:00' }, { env: {}, defaultsFile: null }), log: quietLog, clock });
+        return (await rec.append({ id })).sealed.map((s) => s.file);
+      };
+      expect(await append('d1-a')).to.deep.equal([]);
+      now = Date.parse('2026-03-01T23:59:59Z');
+      expect(await append('d1-b')).to.deep.equal([]);
+      now = Date.parse('2026-03-02T00:00:01Z');
+      // Sealed before this entry, named by the store's clock.
+      expect(await append('d2-a')).to.deep.equal(['metrics-00000001-20260302T000001000Z.jsonl']);
+      now = Date.parse('2026-03-02T18:00:00Z');
+      expect(await append('d2-b')).to.deep.equal([]);
+      // A quiet day: the first entry after two midnights seals day 2 once.
+      now = Date.parse('2026-03-04T09:00:00Z');
+      expect(await append('d4-a')).to.have.length(1);
+      now = Date.parse('2026-03-04T09:00:01Z');
+      expect(await append('d4-b')).to.deep.equal([]);
+      const s = await readStore(tmp.dir);
+      expect(s.segments.map((x) => idsOf(x.lines))).to.deep.equal([['d1-a', 'd1-b'], ['d2-a', 'd2-b']]);
+      expect(idsOf(s.active)).to.deep.equal(['d4-a', 'd4-b']);
+    });
+
+    it('a value that does not parse: exit 2 naming the variable and the value, nothing written', async () => {
+      for (const bad of ['24:00', '7', '12:60', 'midnight', '-1:00']) {
+        const r = await runCli(['record', '--dir', tmp.dir], { input: '{"id":"x"}\n', env: { CODEX_METRICS_ROTATE_AT: bad } });
+        expect(r.code, bad).to.equal(2);
+        expect(r.stderr).to.contain(`CODEX_METRICS_ROTATE_AT=${JSON.stringify(bad)}`);
+      }
+      expect(await readdir(tmp.dir)).to.deep.equal([]);
+      const ok = await runCli(['record', '--dir', tmp.dir], { input: '{"id":"x"}\n', env: { CODEX_METRICS_ROTATE_AT: '6:30' } });
+      expect(ok.code, ok.stderr).to.equal(0);
     });
   });
 
