@@ -9,20 +9,19 @@ export interface RetentionCandidate {
 
 /**
  * How many of the oldest sealed segments (ascending by seq) the policy
- * deletes. A segment past any limit goes, and with it every older one:
- * retention always deletes a prefix, so the retained base covers a
- * contiguous range of seq.
+ * deletes: always a prefix, so the retained base covers a contiguous range
+ * of seq. By count or bytes, a segment past the limit goes with every older
+ * one. By age, deletion stops at the first segment young enough: a segment
+ * sealed under a wrong clock (a year in the past) must not take newer ones
+ * with it; it goes once those before it are old enough too.
  */
 export function expiredCount(segments: readonly RetentionCandidate[], policy: RetentionPolicy, nowMs: number): number {
   let n = 0;
   if (policy.maxSegments !== undefined) n = Math.max(n, segments.length - policy.maxSegments);
   if (policy.maxAgeMs !== undefined) {
-    for (let i = segments.length - 1; i >= 0; i--) {
-      if (nowMs - segments[i]!.sealedAtMs > policy.maxAgeMs) {
-        n = Math.max(n, i + 1);
-        break;
-      }
-    }
+    let old = 0;
+    while (old < segments.length && nowMs - segments[old]!.sealedAtMs > policy.maxAgeMs) old++;
+    n = Math.max(n, old);
   }
   if (policy.maxBytes !== undefined) {
     let kept = 0;

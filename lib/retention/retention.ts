@@ -16,7 +16,7 @@ import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
 import { runIdIndexes } from '../aggregate/run-ids.js';
-import { expiredCount, hasLimit } from './policy.js';
+import { planRetention, type Floor } from './plan.js';
 
 export interface RetentionOptions extends StoreOptions {
   dryRun?: boolean;
@@ -84,6 +84,16 @@ async function warnUnfolded(ctx: StoreContext, reducers: readonly Reducer<any>[]
 }
 
 /**
+ * What must be done with a segment before it may go, one entry each: every
+ * reducer's retained base (retention folds them forward itself). A floor
+ * that only caps deletion (segments not yet archived) is one more entry.
+ */
+async function retentionFloors(ctx: StoreContext, reducers: readonly Reducer<any>[]): Promise<Floor[]> {
+  const bases = await Promise.all(reducers.map((r) => loadBase(ctx.paths, r)));
+  return reducers.map((r, i) => ({ name: `reducer ${r.name}`, seq: bases[i]?.seq ?? 0, advances: true }));
+}
+
+/**
  * Delete the oldest sealed segments past the policy, after folding them into
  * metrics/retained-base.json. Only regular files named like segments are
  * deleted; the active file, foreign files and symlinks never are. Crash-safe
@@ -96,32 +106,24 @@ export async function retention(options: RetentionOptions | string = {}): Promis
   const { paths, config, log } = ctx;
   await checkRoot(paths, true);
   const reducers = opts.reducers ?? [orchestratorReducer];
-  const plan = async () => {
-    const { segments } = await scanSegmentsDir(paths);
-    const candidates = [];
-    for (const s of segments) {
-      const st = await ifExists(() => lstat(join(paths.segments, s.file)));
-      if (st?.isFile()) candidates.push({ ...s, storedBytes: st.size });
-    }
-    let n = hasLimit(config.retention) ? expiredCount(candidates, config.retention, ctx.clock.now()) : 0;
-    // Finish what an interrupted run folded but did not delete.
-    const bases = await Promise.all(reducers.map((r) => loadBase(paths, r)));
-    const folded = Math.min(...bases.map((b) => b?.seq ?? 0));
-    n = Math.max(n, candidates.filter((c) => c.seq <= folded).length);
-    return { candidates, n };
-  };
+  const candidates = [];
+  for (const s of (await scanSegmentsDir(paths)).segments) {
+    const st = await ifExists(() => lstat(join(paths.segments, s.file)));
+    if (st?.isFile()) candidates.push({ ...s, storedBytes: st.size });
+  }
+  const plan = planRetention(candidates, config.retention, await retentionFloors(ctx, reducers), ctx.clock.now());
+  if (plan.heldBy) log.info({ floor: plan.heldBy.name, seq: plan.heldBy.seq }, 'retention: keeps segments the policy would delete until this floor reaches them');
 
-  const first = await plan();
-  if (opts.dryRun || first.n === 0) {
+  if (opts.dryRun || plan.delete.length === 0) {
     // Retention is one of the lock holders that merge spilled entries, even with nothing to delete.
     // Only when there are some: taking the lock also moves a torn tail away (see aggregate()).
     if (!opts.dryRun) {
       const pending = await listPending(paths);
       if (pending.ready.length + pending.merging.length > 0) await tryWithWriter(paths, config, log, { waitMs: 0, clock: ctx.clock }, async () => undefined);
     }
-    return { deleted: first.candidates.slice(0, first.n).map((c) => c.file), kept: first.candidates.length - first.n, dryRun: opts.dryRun === true, foldedThrough: first.candidates[first.n - 1]?.seq ?? 0 };
+    return { deleted: plan.delete.map((c) => c.file), kept: plan.keep.length, dryRun: opts.dryRun === true, foldedThrough: plan.through };
   }
-  const through = first.candidates[first.n - 1]!.seq;
+  const { through } = plan;
 
   await mkdir(paths.metrics, { recursive: true });
   const aggLock = await lock(aggregateLockPath(ctx), { staleMs: config.lockStaleMs, log, waitMs: 120_000 });

@@ -39,11 +39,15 @@ describe('retention policy: expiredCount', () => {
     expect(expiredCount(ten, { maxAgeMs: 30 * 24 * HOUR }, NOW)).to.equal(0);
   });
 
-  it('age: an old segment takes every older one with it even when their clocks disagree', () => {
-    // Segment 1 carries the newest sealing time (a clock stepped back later): still a prefix.
+  it('age: stops at the first segment young enough, even when a later one carries an old clock (issue 9 item 8)', () => {
+    // Segment 1 carries the newest sealing time (a clock stepped back later): it holds the rest back.
     const odd = segments([1, 1, 1, 1]);
     odd[0]!.sealedAtMs = NOW;
-    expect(expiredCount(odd, { maxAgeMs: 2.5 * HOUR }, NOW)).to.equal(2);
+    expect(expiredCount(odd, { maxAgeMs: 2.5 * HOUR }, NOW)).to.equal(0);
+    // A segment sealed under a clock set to 2020 does not drag the seconds-old ones before it.
+    const wrong = segments([1, 1, 1, 1]).map((s) => ({ ...s, sealedAtMs: NOW - 1000 }));
+    wrong[2]!.sealedAtMs = Date.UTC(2020, 0, 1);
+    expect(expiredCount(wrong, { maxAgeMs: 30 * 24 * HOUR }, NOW)).to.equal(0);
   });
 
   it('bytes: keeps the newest segments whose stored bytes fit', () => {
