@@ -1,6 +1,13 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 
 export type { Logger };
+
+/**
+ * pino costs ~35 ms to import: loaded on the first logger made, not with
+ * this module (the CLI logs through pino only in JSON mode).
+ */
+const requirePino = () => (createRequire(import.meta.url)('pino') as typeof import('pino')).pino;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -13,6 +20,7 @@ export function isLogLevel(value: string): boolean {
  * right after a failure must not lose the line that explains it.
  */
 export function createLogger(level: string): Logger {
+  const pino = requirePino();
   return pino({ name: 'codex-metrics', level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
 }
 

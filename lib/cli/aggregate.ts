@@ -40,8 +40,6 @@ export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{
 }
 
 export const aggregateCommand: Command = {
-  name: 'aggregate',
-  summary: 'bring every aggregate output up to date (incremental unless --rebuild)',
   args: '',
   maxPositionals: 0,
   options: {

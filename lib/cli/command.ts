@@ -8,6 +8,8 @@ export interface OptionSpec {
   /** Shown in --help; values in angle brackets. */
   help: string;
   arg?: string;
+  /** May be given more than once (values collected in order). */
+  multiple?: boolean;
 }
 
 export interface CliIO {
@@ -15,10 +17,12 @@ export interface CliIO {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Ends long-running commands (tail --follow): SIGINT in the real CLI. */
+  signal?: AbortSignal;
 }
 
 export interface CommandRun extends StoreContext {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
   json: boolean;
   io: CliIO;
@@ -28,9 +32,8 @@ export interface CommandRun extends StoreContext {
   print(human: string, json: unknown): void;
 }
 
+/** A command's parser and work; its name and summary live in main.ts's table. */
 export interface Command {
-  name: string;
-  summary: string;
   /** Positional part of the usage line, e.g. "[FILE]". */
   args: string;
   maxPositionals: number;
@@ -38,7 +41,7 @@ export interface Command {
   /** Extra help text after the options. */
   details?: string;
   /** Flags that map onto config options (parsed with the config's own rules). */
-  configFrom?: (values: Record<string, string | boolean | undefined>) => import('../config.js').ConfigOptions;
+  configFrom?: (values: Record<string, string | boolean | string[] | undefined>) => import('../config.js').ConfigOptions;
   run(ctx: CommandRun): Promise<void>;
 }
 

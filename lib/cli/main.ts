@@ -1,24 +1,72 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, type ConfigOptions } from '../config.js';
-import { InputError, StoreError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { storePaths } from '../store/names.js';
 import { systemClock } from '../store/clock.js';
+import { adviceFor } from './advice.js';
 import type { CliIO, Command, CommandRun, OptionSpec } from './command.js';
-import { aggregateCommand } from './aggregate.js';
-import { recordCommand } from './record.js';
-import { retentionCommand } from './retention.js';
-import { rotateCommand } from './rotate.js';
-import { segmentsCommand } from './segments.js';
-import { verifyCommand } from './verify.js';
+import { lineLogger } from './log-lines.js';
 
-const COMMANDS: Command[] = [recordCommand, aggregateCommand, segmentsCommand, rotateCommand, retentionCommand, verifyCommand];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  /** Loaded only when run: a command's modules (pino, zlib, split2...) cost start-up time. */
+  load: () => Promise<Command>;
+}
+
+/** One line per command. */
+const COMMANDS: CommandEntry[] = [
+  { name: 'record', summary: 'append entries: one JSON object per line from FILE or stdin; rotates per config', load: async () => (await import('./record.js')).recordCommand },
+  { name: 'aggregate', summary: 'bring every aggregate output up to date (incremental unless --rebuild)', load: async () => (await import('./aggregate.js')).aggregateCommand },
+  { name: 'segments', summary: 'list sealed segments and the active file, in order', load: async () => (await import('./segments.js')).segmentsCommand },
+  { name: 'query', summary: 'print stored entries by time window and field, as JSON Lines, CSV or a table', load: async () => (await import('./query.js')).queryCommand },
+  { name: 'rotate', summary: 'seal the active file now (an empty active file is left alone)', load: async () => (await import('./rotate.js')).rotateCommand },
+  { name: 'retention', summary: 'fold, then delete the oldest sealed segments past the policy', load: async () => (await import('./retention.js')).retentionCommand },
+  { name: 'verify', summary: 'check segments against the index, torn tails, stray files; --repair fixes what it can', load: async () => (await import('./verify.js')).verifyCommand },
+];
 
 const COMMON: Record<string, OptionSpec> = {
   dir: { type: 'string', arg: 'DIR', help: 'metrics root (default: $CODEX_METRICS_DIR, else the current directory)' },
-  json: { type: 'boolean', help: 'machine-readable output on stdout' },
+  json: { type: 'boolean', help: 'machine-readable output on stdout (and JSON logs on stderr)' },
+  'log-format': { type: 'string', arg: 'F', help: 'logs on stderr: "text" (short lines, the default) or "json" (pino)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
+
+const EXAMPLES = [
+  'echo \'{"run_id":"r1","status":"succeeded","recorded_at":"2026-01-06T07:49:03Z"}\' | codex-metrics record --aggregate',
+  'codex-metrics segments --dir .runs/task-42',
+  'codex-metrics query --since 2026-01-06 --until 2026-01-07 --where status=failed --format table',
+  'codex-metrics tail -n 20 --follow',
+  'codex-metrics report && xdg-open metrics/report.html',
+  'CODEX_METRICS_MAX_BYTES=10MiB CODEX_METRICS_COMPRESS=gzip codex-metrics record runs.jsonl',
+  'codex-metrics retention --max-age 90d --dry-run',
+];
+
+const VARIABLES: Array<[string, string]> = [
+  ['CODEX_METRICS_DIR', 'metrics root when --dir is not given'],
+  ['CODEX_METRICS_CONFIG', 'a JSON config file (below the environment, above config/default.json)'],
+  ['CODEX_METRICS_MAX_BYTES', 'seal the active file before it passes this size (10MiB, 512KB)'],
+  ['CODEX_METRICS_MAX_LINES', 'seal before it passes this many lines'],
+  ['CODEX_METRICS_ROTATE_INTERVAL', 'also seal a segment older than this (1h, 1d)'],
+  ['CODEX_METRICS_ROTATE_AT', 'also seal at the first append after this time of day (00:00)'],
+  ['CODEX_METRICS_COMPRESS', '"gzip" compresses segments when sealed'],
+  ['CODEX_METRICS_RETENTION_MAX_SEGMENTS', 'retention: keep at most this many sealed segments'],
+  ['CODEX_METRICS_RETENTION_MAX_AGE', 'retention: delete segments sealed longer ago (30d)'],
+  ['CODEX_METRICS_RETENTION_MAX_BYTES', 'retention: keep the newest segments up to this size'],
+  ['CODEX_METRICS_FSYNC', 'always | seal (default) | never'],
+  ['CODEX_METRICS_LOCK_STALE_MS', 'age after which a lock from another host is stale (300000)'],
+  ['CODEX_METRICS_LOG_LEVEL', 'fatal | error | warn (CLI default) | info | debug | trace | silent'],
+  ['CODEX_METRICS_ARCHIVE', 'where sealed segments are archived: s3://bucket/prefix or a directory'],
+  ['CODEX_METRICS_S3_ENDPOINT', 'S3-compatible endpoint URL (path-style)'],
+];
+
+/** package.json's version: read when asked, not at start-up. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function optionLines(options: Record<string, OptionSpec>): string {
   const rows = Object.entries(options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.arg ? ` ${o.arg}` : ''}`, o.help]);
@@ -28,6 +76,7 @@ function optionLines(options: Record<string, OptionSpec>): string {
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const varWidth = Math.max(...VARIABLES.map(([v]) => v.length));
   return [
     'Usage: codex-metrics <command> [options]',
     '',
@@ -38,17 +87,24 @@ function mainHelp(): string {
     '',
     'Options for every command:',
     optionLines(COMMON),
+    '  --version         print the version',
+    '',
+    'Examples:',
+    ...EXAMPLES.map((e) => `  ${e}`),
+    '',
+    'Environment (flags win over the environment, which wins over config files):',
+    ...VARIABLES.map(([v, d]) => `  ${v.padEnd(varWidth)}  ${d}`),
     '',
     "Run 'codex-metrics <command> --help' for a command's options.",
     'Exit status: 0 success, 2 bad usage or configuration, 1 any other failure.',
   ].join('\n');
 }
 
-function commandHelp(c: Command): string {
+function commandHelp(entry: CommandEntry, c: Command): string {
   return [
-    `Usage: codex-metrics ${c.name} ${c.args ? `${c.args} ` : ''}[options]`,
+    `Usage: codex-metrics ${entry.name} ${c.args ? `${c.args} ` : ''}[options]`,
     '',
-    c.summary,
+    entry.summary,
     '',
     'Options:',
     optionLines({ ...c.options, ...COMMON }),
@@ -60,10 +116,14 @@ function exitCodeOf(err: unknown): number {
   return err instanceof UsageError ? 2 : 1;
 }
 
-/** The contract's last line is one plain line: messages that quote input may hold newlines. */
+/**
+ * The contract's last line is one plain line (messages that quote input may
+ * hold newlines), with what to do when the file system refused.
+ */
 function reasonOf(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim() || 'unknown error';
+  const text = (err instanceof Error ? err.message : String(err)).replace(/\s*[\r\n]+\s*/g, ' ').trim() || 'unknown error';
+  const advice = adviceFor(err);
+  return advice ? `${text}: ${advice}` : text;
 }
 
 /** Parser messages: the first sentence says what is wrong; later ones are Node's advice. */
@@ -79,8 +139,8 @@ function commandFirst(argv: string[]): string[] {
   let i = 0;
   while (i < argv.length) {
     const a = argv[i]!;
-    if (a === '--json' || a.startsWith('--dir=')) lead.push(a);
-    else if (a === '--dir' && i + 1 < argv.length) lead.push(a, argv[++i]!);
+    if (a === '--json' || a.startsWith('--dir=') || a.startsWith('--log-format=')) lead.push(a);
+    else if ((a === '--dir' || a === '--log-format') && i + 1 < argv.length) lead.push(a, argv[++i]!);
     else break;
     i++;
   }
@@ -96,12 +156,17 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       write(io.stdout, mainHelp());
       return 0;
     }
+    if (name === '--version' || name === '-V' || name === 'version') {
+      write(io.stdout, rest.includes('--json') ? JSON.stringify({ version: version() }) : version());
+      return 0;
+    }
     if (name === undefined) {
       write(io.stderr, mainHelp());
       throw new UsageError('missing command');
     }
-    const command = COMMANDS.find((c) => c.name === name);
-    if (!command) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    const entry = COMMANDS.find((c) => c.name === name);
+    if (!entry) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    const command = await entry.load();
     let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({
@@ -113,9 +178,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     } catch (err) {
       throw new UsageError(`${name}: ${parseProblem(err)}`);
     }
-    const values = parsed.values as Record<string, string | boolean | undefined>;
+    const values = parsed.values as CommandRun['values'];
     if (values['help']) {
-      write(io.stdout, commandHelp(command));
+      write(io.stdout, commandHelp(entry, command));
       return 0;
     }
     if (parsed.positionals.length > command.maxPositionals) {
@@ -124,9 +189,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const options: ConfigOptions = { ...(command.configFrom?.(values) ?? {}) };
     if (values['dir'] === '') throw new UsageError(`${name}: --dir needs a directory, not an empty string`);
     if (typeof values['dir'] === 'string') options.dir = values['dir'];
+    const logFormat = values['log-format'] ?? 'text';
+    if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`invalid --log-format "${String(logFormat)}": expected text or json`);
     const config = loadConfig(options, { env: io.env, defaultLogLevel: 'warn' });
-    const log = createLogger(config.logLevel);
     const json = values['json'] === true;
+    const log = json || logFormat === 'json' ? createLogger(config.logLevel) : lineLogger(config.logLevel, io.stderr);
     const ctx: CommandRun = {
       config,
       log,

@@ -11,8 +11,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 export const recordCommand: Command = {
-  name: 'record',
-  summary: 'append entries: one JSON object per line from FILE or stdin; rotates per config',
   args: '[FILE]',
   maxPositionals: 1,
   options: {

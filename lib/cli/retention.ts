@@ -5,8 +5,6 @@ import { hasLimit } from '../retention/policy.js';
 import { plural, type Command } from './command.js';
 
 export const retentionCommand: Command = {
-  name: 'retention',
-  summary: 'fold, then delete the oldest sealed segments past the policy',
   args: '',
   maxPositionals: 0,
   options: {

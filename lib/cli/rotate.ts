@@ -2,8 +2,6 @@ import { Recorder } from '../store/recorder.js';
 import { plural, sealedLine, type Command } from './command.js';
 
 export const rotateCommand: Command = {
-  name: 'rotate',
-  summary: 'seal the active file now (an empty active file is left alone)',
   args: '',
   maxPositionals: 0,
   options: {},

@@ -6,8 +6,6 @@ import { knownStoreId } from '../store/segment-index.js';
 import { table, type Command } from './command.js';
 
 export const segmentsCommand: Command = {
-  name: 'segments',
-  summary: 'list sealed segments and the active file, in order',
   args: '',
   maxPositionals: 0,
   options: {},

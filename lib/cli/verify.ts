@@ -3,8 +3,6 @@ import { verify } from '../verify/verify.js';
 import { plural, type Command } from './command.js';
 
 export const verifyCommand: Command = {
-  name: 'verify',
-  summary: 'check segments against the index, torn tails, stray files; --repair fixes what it can',
   args: '',
   maxPositionals: 0,
   options: {

@@ -248,16 +248,31 @@ export interface FileSummary extends LineScan {
   storedBytes: number;
   firstRecordedAt: string | null;
   lastRecordedAt: string | null;
+  /** Earliest and latest `recorded_at` as times (ISO, UTC ms): lines out of order make them differ from first/last. */
+  minRecordedAt: string | null;
+  maxRecordedAt: string | null;
 }
 
+/**
+ * A line's `recorded_at` when it is a string. Without the text "recorded_at"
+ * or a backslash-u escape (which could spell it), no JSON object can hold
+ * that key, so such lines are not parsed.
+ */
 export function recordedAtOf(line: string): string | null {
-  if (!line.includes('"recorded_at"')) return null;
+  if (!line.includes('recorded_at') && !line.includes('\\u')) return null;
   try {
-    const v = (JSON.parse(line) as Record<string, unknown>)['recorded_at'];
+    const v = (JSON.parse(line) as Record<string, unknown> | null)?.['recorded_at'];
     return typeof v === 'string' ? v : null;
   } catch {
     return null;
   }
+}
+
+/** A `recorded_at` value as a time (ms since the epoch), or undefined when Date.parse refuses it. */
+export function timeOf(recordedAt: string | null): number | undefined {
+  if (recordedAt === null) return undefined;
+  const ms = Date.parse(recordedAt);
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 export async function summarizeFile(
@@ -269,6 +284,8 @@ export async function summarizeFile(
   let storedBytes = 0;
   let first: string | null = null;
   let last: string | null = null;
+  let min = Infinity;
+  let max = -Infinity;
   const scan = await scanLines(
     {
       path,
@@ -286,10 +303,16 @@ export async function summarizeFile(
         first ??= at;
         last = at;
       }
+      const ms = timeOf(at);
+      if (ms !== undefined) {
+        if (ms < min) min = ms;
+        if (ms > max) max = ms;
+      }
       opts.onLine?.(line, offset);
     },
   );
-  return { ...scan, sha256: hash.digest('hex'), storedBytes, firstRecordedAt: first, lastRecordedAt: last };
+  const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
+  return { ...scan, sha256: hash.digest('hex'), storedBytes, firstRecordedAt: first, lastRecordedAt: last, minRecordedAt: iso(min), maxRecordedAt: iso(max) };
 }
 
 /** Complete lines of a text and the torn rest after the last "\n". */

@@ -77,6 +77,8 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     sha256,
     firstRecordedAt: summary.firstRecordedAt,
     lastRecordedAt: summary.lastRecordedAt,
+    minRecordedAt: summary.minRecordedAt,
+    maxRecordedAt: summary.maxRecordedAt,
     sealedAt: new Date(sealedAtMs).toISOString(),
   };
   writeIndex(paths, { ...index, lastSeq: seq, segments: [...index.segments, record] }, durable);

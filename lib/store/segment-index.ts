@@ -21,6 +21,12 @@ export interface SegmentRecord {
   sha256: string;
   firstRecordedAt: string | null;
   lastRecordedAt: string | null;
+  /**
+   * Earliest and latest parseable `recorded_at` of the segment (null: none);
+   * absent in records written before they were kept, which a query never skips.
+   */
+  minRecordedAt?: string | null;
+  maxRecordedAt?: string | null;
   sealedAt: string;
 }
 
@@ -121,6 +127,8 @@ export async function describeSegment(paths: StorePaths, name: SegmentName): Pro
     sha256: s.sha256,
     firstRecordedAt: s.firstRecordedAt,
     lastRecordedAt: s.lastRecordedAt,
+    minRecordedAt: s.minRecordedAt,
+    maxRecordedAt: s.maxRecordedAt,
     sealedAt: new Date(name.sealedAtMs).toISOString(),
   };
 }

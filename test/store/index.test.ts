@@ -21,7 +21,7 @@ describe('store/segment-index (metrics.segments/index.json)', () => {
     await rec.append(entries('e', 7));
   }
 
-  it('is written at each seal with seq, file, lines, bytes, sha256, first/last recorded_at and sealedAt', async () => {
+  it('is written at each seal with seq, file, lines, bytes, sha256, first/last and min/max recorded_at and sealedAt', async () => {
     const rec = await openRecorder(tmp.dir, { maxLines: 2 });
     await rec.append(entries('e', 3));
     expect((await indexJson()).segments).to.have.length(1);
@@ -32,7 +32,7 @@ describe('store/segment-index (metrics.segments/index.json)', () => {
     const paths = storePaths(tmp.dir);
     const stored = await readStore(tmp.dir);
     for (const [i, r] of index.segments.entries()) {
-      expect(Object.keys(r).sort()).to.deep.equal(['bytes', 'compressed', 'file', 'firstRecordedAt', 'lastRecordedAt', 'lines', 'seq', 'sealedAt', 'sha256', 'storedBytes'].sort());
+      expect(Object.keys(r).sort()).to.deep.equal(['bytes', 'compressed', 'file', 'firstRecordedAt', 'lastRecordedAt', 'lines', 'maxRecordedAt', 'minRecordedAt', 'seq', 'sealedAt', 'sha256', 'storedBytes'].sort());
       const raw = await readFile(join(paths.segments, r.file));
       expect(r.seq).to.equal(i + 1);
       expect(r.file).to.equal(stored.segments[i]!.file);
@@ -43,6 +43,9 @@ describe('store/segment-index (metrics.segments/index.json)', () => {
       const lines = stored.segments[i]!.lines.map((l) => JSON.parse(l) as { recorded_at: string });
       expect(r.firstRecordedAt).to.equal(lines[0]!.recorded_at);
       expect(r.lastRecordedAt).to.equal(lines.at(-1)!.recorded_at);
+      const times = lines.map((l) => Date.parse(l.recorded_at));
+      expect(r.minRecordedAt).to.equal(new Date(Math.min(...times)).toISOString());
+      expect(r.maxRecordedAt).to.equal(new Date(Math.max(...times)).toISOString());
       // The name carries the sealing time to the millisecond.
       expect(r.file).to.include(r.sealedAt.replace(/[-:.]/g, ''));
     }
@@ -50,12 +53,12 @@ describe('store/segment-index (metrics.segments/index.json)', () => {
     expect(index.segments[1]!.lastRecordedAt).to.equal(entries('f', 1)[0]!.recorded_at);
   });
 
-  it('records null first/last recorded_at when no line has one', async () => {
+  it('records null first/last and min/max recorded_at when no line has one', async () => {
     const rec = await openRecorder(tmp.dir);
     await rec.append([{ id: 'a' }, { id: 'b', recorded_at: 5 }]);
     await rec.rotate();
     const [r] = (await indexJson()).segments;
-    expect([r!.firstRecordedAt, r!.lastRecordedAt]).to.deep.equal([null, null]);
+    expect([r!.firstRecordedAt, r!.lastRecordedAt, r!.minRecordedAt, r!.maxRecordedAt]).to.deep.equal([null, null, null, null]);
   });
 
   it('is rebuilt from the files when missing: listSegments sees every segment, the next seal rewrites it whole', async () => {
