@@ -57,6 +57,25 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/** 512 B, 1.5 KiB, 12.3 MiB, 250 GiB: at most 8 characters. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${bytes} B` : `${v < 99.95 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+/** A recorded_at for a table: UTC to the minute when it parses, else as stored (clipped). */
+export function shortTime(iso: string | null): string | null {
+  if (iso === null) return null;
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? new Date(ms).toISOString().slice(0, 16).replace('T', ' ') : iso.slice(0, 16);
+}
+
 export function sealedLine(s: { file: string; lines: number; bytes: number }): string {
-  return `sealed ${s.file} (${plural(s.lines, 'line')}, ${plural(s.bytes, 'byte')})`;
+  return `sealed ${s.file} (${plural(s.lines, 'line')}, ${humanSize(s.bytes)})`;
 }

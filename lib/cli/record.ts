@@ -28,6 +28,8 @@ export const recordCommand: Command = {
     let text: string;
     let source: string;
     if (file === undefined || file === '-') {
+      // A person who typed "codex-metrics record" sees a silent terminal otherwise.
+      if (ctx.io.stdin.isTTY) ctx.io.stderr.write('codex-metrics: record: waiting for JSON lines on stdin, one object per line; end with Ctrl-D (or pass a FILE)\n');
       text = await readAll(ctx.io.stdin);
       source = 'stdin';
     } else {

@@ -36,11 +36,11 @@ export const retentionCommand: Command = {
   },
   async run(ctx) {
     const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true });
-    const verb = result.dryRun ? 'would delete' : 'deleted';
+    const [deleted, kept] = result.dryRun ? ['would delete', 'would keep'] : ['deleted', 'kept'];
     const human = [
       ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),
-      ...result.deleted.map((f) => `${verb} ${f}`),
-      `${verb} ${plural(result.deleted.length, 'segment')}, kept ${result.kept}`,
+      ...result.deleted.map((f) => `${deleted} ${f}`),
+      `${deleted} ${plural(result.deleted.length, 'segment')}, ${kept} ${result.kept}`,
     ].join('\n');
     ctx.print(human, { deleted: result.deleted, kept: result.kept });
   },

@@ -3,13 +3,17 @@ import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import { checkRoot } from '../store/recorder.js';
 import { listSegments } from '../store/segments.js';
 import { knownStoreId } from '../store/segment-index.js';
-import { table, type Command } from './command.js';
+import { humanSize, shortTime, table, type Command } from './command.js';
 
 export const segmentsCommand: Command = {
   args: '',
   maxPositionals: 0,
   options: {},
-  details: 'folded: every line of the segment is in the aggregate checkpoint (or the retained base).',
+  details: [
+    'The table fits 120 columns: sizes are uncompressed content, recorded_at is UTC to the minute,',
+    'and the sealing time is in the file name. --json has every field, exact.',
+    'folded: every line of the segment is in the aggregate checkpoint (or the retained base).',
+  ].join('\n'),
   async run(ctx) {
     await checkRoot(ctx.paths, true);
     const segments = await listSegments(ctx);
@@ -24,8 +28,8 @@ export const segmentsCommand: Command = {
       rows.length === 0
         ? 'no segments'
         : table(
-            ['SEQ', 'FILE', 'STATE', 'LINES', 'BYTES', 'FIRST RECORDED_AT', 'LAST RECORDED_AT', 'SEALED AT', 'FOLDED'],
-            rows.map((r) => [r.seq, r.file, r.state, r.lines, r.bytes, r.firstRecordedAt, r.lastRecordedAt, r.sealedAt, r.folded ? 'yes' : 'no']),
+            ['SEQ', 'FILE', 'LINES', 'SIZE', 'FIRST RECORDED', 'LAST RECORDED', 'FOLDED'],
+            rows.map((r) => [r.seq, r.state === 'active' ? `${r.file} (active)` : r.file, r.lines, humanSize(r.bytes), shortTime(r.firstRecordedAt), shortTime(r.lastRecordedAt), r.folded ? 'yes' : 'no']),
           ),
       { storeId: (await knownStoreId(ctx.paths)) ?? null, segments: rows },
     );

@@ -155,8 +155,8 @@ describe('cli: record, rotate, segments', function () {
       expect((await cli(['segments'])).stdout).to.equal('no segments\n');
       await cli(['record'], { input: jsonl([runEntry(1)]) });
       const lines = (await cli(['segments'])).stdout.trimEnd().split('\n');
-      expect(lines[0]).to.match(/^SEQ\s+FILE\s+STATE\s+LINES\s+BYTES/);
-      expect(lines[1]).to.match(/^1\s+metrics\.json\s+active\s+1\s/);
+      expect(lines[0]).to.match(/^SEQ\s+FILE\s+LINES\s+SIZE\s+FIRST RECORDED\s+LAST RECORDED\s+FOLDED$/);
+      expect(lines[1]).to.match(/^1\s+metrics\.json \(active\)\s+1\s+\d+ B\s+2026-01-01 00:01\s/);
     });
 
     it('fails on a root that does not exist, creating nothing', async () => {

@@ -246,7 +246,7 @@ describe('retention: fold, then delete', function () {
       expect(JSON.parse(r.stdout)).to.deep.equal({ deleted: sealed.slice(0, -2), kept: 2 });
       const human = await runCli(['retention', '--dir', tmp.dir, '--max-segments', '2', '--dry-run']);
       expect(human.stdout).to.contain(`would delete ${sealed[0]}`);
-      expect(human.stdout).to.contain(`would delete ${sealed.length - 2} segments, kept 2`);
+      expect(human.stdout).to.contain(`would delete ${sealed.length - 2} segments, would keep 2`);
       expect(await listing(tmp.dir)).to.deep.equal(files);
     });
 
