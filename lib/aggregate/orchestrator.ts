@@ -63,6 +63,18 @@ function missingArray(v: unknown): boolean {
   return !Array.isArray(v) || v.length === 0;
 }
 
+/** The checked fields an entry lacks, by completeness.json's rules. */
+export function missingFieldsOf(e: Record<string, unknown>): Array<(typeof CHECKED_FIELDS)[number]> {
+  const out: Array<(typeof CHECKED_FIELDS)[number]> = [];
+  if (missingArray(e['instance_stats'])) out.push('instance_stats');
+  if (missingArray(e['privacy_events'])) out.push('privacy_events');
+  const cps = e['control_plane_status'];
+  if (!cps || cps === 'unknown') out.push('control_plane_status');
+  return out;
+}
+
+export const CHECKED_FIELD_COUNT = CHECKED_FIELDS.length;
+
 function roundUsd(x: number): number {
   return Math.round(x * 1_000_000) / 1_000_000;
 }
@@ -129,10 +141,7 @@ export const orchestratorReducer: Reducer<OrchestratorState> = {
       duration_seconds: duration === undefined ? null : duration,
       completion_rate: succeeded ? 1 : 0,
     };
-    if (missingArray(e['instance_stats'])) s.missing.instance_stats++;
-    if (missingArray(e['privacy_events'])) s.missing.privacy_events++;
-    const cps = e['control_plane_status'];
-    if (!cps || cps === 'unknown') s.missing.control_plane_status++;
+    for (const f of missingFieldsOf(e)) s.missing[f]++;
     if (isFiniteNumber(duration)) {
       s.durationSum += duration;
       s.durationCount++;

@@ -3,7 +3,7 @@ import { aggregate, type AggregateResult } from '../aggregate/aggregator.js';
 import { plural, type Command, type CommandRun } from './command.js';
 
 /** Progress for people watching a terminal; nothing when stderr is a pipe or file. */
-function progress(ctx: CommandRun): ((file: string, i: number, n: number) => void) | undefined {
+export function progress(ctx: CommandRun): ((file: string, i: number, n: number) => void) | undefined {
   const err = ctx.io.stderr;
   if (!err.isTTY) return undefined;
   return (file, i, n) => {
@@ -12,7 +12,7 @@ function progress(ctx: CommandRun): ((file: string, i: number, n: number) => voi
   };
 }
 
-export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{ human: string; json: unknown; result: AggregateResult }> {
+export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{ human: string; json: Record<string, unknown>; result: AggregateResult }> {
   const out = typeof ctx.values['out'] === 'string' ? resolve(ctx.values['out']) : undefined;
   const onProgress = progress(ctx);
   const result = await aggregate({
@@ -45,6 +45,7 @@ export const aggregateCommand: Command = {
   options: {
     out: { type: 'string', arg: 'DIR', help: 'where metrics/mttr-delta.json and state.json go (default: the metrics root)' },
     rebuild: { type: 'boolean', help: 'ignore the checkpoint: fold the retained base and every segment again' },
+    report: { type: 'boolean', help: 'then write the HTML report (metrics/report.html), as the report command does' },
   },
   details: [
     'Outputs: <dir>/metrics/{baseline,post-rollout,completeness,per-epoch}.json,',
@@ -54,6 +55,11 @@ export const aggregateCommand: Command = {
   ].join('\n'),
   async run(ctx) {
     const { human, json } = await runAggregate(ctx, ctx.values['rebuild'] === true);
-    ctx.print(human, json);
+    if (ctx.values['report'] !== true) return ctx.print(human, json);
+    const { writeReport } = await import('../report/report.js');
+    const out = typeof ctx.values['out'] === 'string' ? resolve(ctx.values['out']) : undefined;
+    const onProgress = progress(ctx);
+    const { file } = await writeReport({ config: ctx.config, log: ctx.log, aggregated: true, ...(out ? { out } : {}), ...(onProgress ? { onProgress } : {}) });
+    ctx.print(`${human}\nwrote ${file}`, { ...json, report: file });
   },
 };

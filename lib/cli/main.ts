@@ -23,6 +23,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'segments', summary: 'list sealed segments and the active file, in order', load: async () => (await import('./segments.js')).segmentsCommand },
   { name: 'query', summary: 'print stored entries by time window and field, as JSON Lines, CSV or a table', load: async () => (await import('./query.js')).queryCommand },
   { name: 'tail', summary: 'print the last entries; --follow keeps printing new ones across seals', load: async () => (await import('./tail.js')).tailCommand },
+  { name: 'report', summary: 'write one self-contained HTML report with charts (default metrics/report.html)', load: async () => (await import('./report.js')).reportCommand },
   { name: 'rotate', summary: 'seal the active file now (an empty active file is left alone)', load: async () => (await import('./rotate.js')).rotateCommand },
   { name: 'retention', summary: 'fold, then delete the oldest sealed segments past the policy', load: async () => (await import('./retention.js')).retentionCommand },
   { name: 'verify', summary: 'check segments against the index, torn tails, stray files; --repair fixes what it can', load: async () => (await import('./verify.js')).verifyCommand },

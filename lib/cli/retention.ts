@@ -1,5 +1,9 @@
+import { lstatSync } from 'node:fs';
+import { checkpointPath } from '../aggregate/checkpoint.js';
+import { orchestratorReducer } from '../aggregate/orchestrator.js';
+import { reportReducer } from '../report/reducer.js';
 import { parseCount, parseDuration, parseSize } from '../config.js';
-import { UsageError } from '../errors.js';
+import { ifExistsSync, UsageError } from '../errors.js';
 import { retention } from '../retention/retention.js';
 import { hasLimit } from '../retention/policy.js';
 import { plural, type Command } from './command.js';
@@ -35,7 +39,10 @@ export const retentionCommand: Command = {
     return { retention: Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined)) };
   },
   async run(ctx) {
-    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true });
+    // The report's series are a reducer of their own: once a report was written, retention folds them too.
+    const reportCheckpoint = checkpointPath(ctx.paths, reportReducer);
+    const reducers = [orchestratorReducer, ...(ifExistsSync(() => lstatSync(reportCheckpoint)) ? [reportReducer] : [])];
+    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true, reducers });
     const [deleted, kept] = result.dryRun ? ['would delete', 'would keep'] : ['deleted', 'kept'];
     const human = [
       ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),

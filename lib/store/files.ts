@@ -13,7 +13,11 @@ import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
  * most of a run's wall time.
  */
 export function writeJsonAtomic(path: string, value: unknown, fsync: boolean): void {
-  const text = `${JSON.stringify(value, null, 2)}\n`;
+  writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`, fsync);
+}
+
+/** writeJsonAtomic for text that is not JSON (the HTML report). */
+export function writeTextAtomic(path: string, text: string, fsync: boolean): void {
   try {
     writeFileAtomic.sync(path, text, { fsync });
   } catch (err) {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aggregate } from '../../lib/aggregate/aggregator.js';
 import { orchestratorReducer } from '../../lib/aggregate/orchestrator.js';
+import { reportReducer, type ReportState } from '../../lib/report/reducer.js';
 import { retention } from '../../lib/retention/retention.js';
 import { storePaths } from '../../lib/store/names.js';
 import { spill } from '../../lib/store/pending.js';
@@ -18,8 +19,12 @@ import { appendRaw, readOutputs, rebuildInCopy, type Outputs } from './helpers.j
  * rotations, seals by size and count, retention, crashes and aggregations,
  * the outputs of the last incremental pass equal those of `--rebuild` in a
  * copy of the store, and both equal a model that replays every line that
- * reached the store through the reducer with a plain Set of seen ids.
+ * reached the store through the reducer with a plain Set of seen ids. The
+ * report's reducer runs beside it, from its own checkpoint, and its state
+ * equals the model's and a rebuild's too.
  */
+
+const REDUCERS = [orchestratorReducer, reportReducer];
 
 // ---- generators -------------------------------------------------------------
 
@@ -77,7 +82,7 @@ type Op =
   | { k: 'torn'; text: string; cut: number }
   | { k: 'complete' }
   | { k: 'rotate' }
-  | { k: 'aggregate' }
+  | { k: 'aggregate'; report?: boolean }
   | { k: 'rebuild' }
   | { k: 'retention'; keep: number }
   | { k: 'crash'; at: 'before-checkpoint' | 'after-reset' | 'retention-after-fold' }
@@ -91,7 +96,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.tuple(entry, fc.nat()).map(([e, n]) => ({ k: 'torn' as const, text: JSON.stringify(e), cut: n })) },
   { weight: 2, arbitrary: fc.constant({ k: 'complete' as const }) },
   { weight: 3, arbitrary: fc.constant({ k: 'rotate' as const }) },
-  { weight: 7, arbitrary: fc.constant({ k: 'aggregate' as const }) },
+  { weight: 7, arbitrary: fc.boolean().map((report) => ({ k: 'aggregate' as const, report })) },
   { weight: 1, arbitrary: fc.constant({ k: 'rebuild' as const }) },
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 2 }).map((keep) => ({ k: 'retention' as const, keep })) },
   { weight: 2, arbitrary: fc.constantFrom('before-checkpoint', 'after-reset', 'retention-after-fold').map((at) => ({ k: 'crash' as const, at })) },
@@ -136,6 +141,7 @@ class Model {
 
   outputs(): Outputs {
     const state = orchestratorReducer.init();
+    const report = reportReducer.init();
     const seen = new Set<string>();
     const counts = { lines: 0, malformed: 0, invalid: 0, duplicates: 0, runs: 0 };
     for (const text of this.lines) {
@@ -163,6 +169,7 @@ class Model {
       seen.add(id);
       counts.runs++;
       orchestratorReducer.step(state, e);
+      reportReducer.step(report, e);
     }
     const out: Outputs = {};
     const files = counts.runs > 0 ? orchestratorReducer.outputs(state, { now: 'model', existing: () => undefined }) : [];
@@ -176,6 +183,7 @@ class Model {
       out[rel] = rest;
     }
     out['counts'] = counts;
+    out['report'] = reportReducer.toJSON(report);
     return out;
   }
 }
@@ -204,9 +212,15 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
   const saved: string[] = [];
   const trace: string[] = [];
   const expectModel = async (when: string) => {
-    const { counts, ...want } = model.outputs();
+    const { counts, report, ...want } = model.outputs();
     expect(await readOutputs(root), `${when}\n${trace.join('\n')}`).to.deep.equal(want);
-    return counts;
+    return { counts, report };
+  };
+  /** The report reducer's pass, from its own checkpoint, against the model. */
+  const expectReport = async (when: string, rebuild = false) => {
+    const r = await aggregate({ dir: root, log: quietLog, reducer: reportReducer, rebuild });
+    model.aggregated();
+    expect(reportReducer.toJSON(r.state as ReportState), `${when}\n${trace.join('\n')}`).to.deep.equal(model.outputs()['report']);
   };
   try {
     await mkdir(root);
@@ -252,9 +266,10 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
         case 'aggregate': {
           const r = await aggregate({ dir: root, log: quietLog });
           model.aggregated();
-          const counts = await expectModel('after aggregate');
+          const { counts } = await expectModel('after aggregate');
           expect(r.totals, trace.join('\n')).to.deep.equal(counts);
           saved.push(await readFile(state, 'utf8'));
+          if (o.report) await expectReport('after a report pass');
           break;
         }
         case 'rebuild':
@@ -263,7 +278,7 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
           await expectModel('after rebuild');
           break;
         case 'retention': {
-          const r = await retention({ dir: root, retention: { maxSegments: o.keep }, log: quietLog });
+          const r = await retention({ dir: root, retention: { maxSegments: o.keep }, log: quietLog, reducers: REDUCERS });
           // Deleting takes the writer lock; with nothing to delete, only pending entries do.
           if (r.deleted.length > 0) model.locked();
           else model.aggregated();
@@ -272,7 +287,7 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
         case 'crash':
           if (o.at === 'retention-after-fold') {
             // Dies after the fold, before the writer lock; with nothing to fold it only merges pending entries.
-            const fired = await withFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog }));
+            const fired = await withFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog, reducers: REDUCERS }));
             if (!fired) model.aggregated();
           } else {
             await withFault(`aggregate:${o.at}`, () => aggregate({ dir: root, log: quietLog, rebuild: o.at === 'after-reset' }));
@@ -290,8 +305,10 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
     }
     const last = await aggregate({ dir: root, log: quietLog });
     model.aggregated();
-    const counts = await expectModel('final incremental pass');
+    const { counts } = await expectModel('final incremental pass');
     expect(last.totals).to.deep.equal(counts);
+    await expectReport('final incremental report pass');
+    await expectReport('report rebuild', true);
     const oracle = await rebuildInCopy(root, scratch);
     expect(await readOutputs(root), trace.join('\n')).to.deep.equal(oracle.outputs);
     expect(oracle.result.totals).to.deep.equal(counts);
