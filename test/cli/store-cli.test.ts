@@ -98,7 +98,7 @@ describe('cli: record, rotate, segments', function () {
       expect(sealed).to.include({ seq: 1, lines: 2 });
       expect(sealed.file).to.match(/^metrics-00000001-\d{8}T\d{9}Z\.jsonl$/);
       const human = await cli(['record'], { input: jsonl([runEntry(3)]) }).then(() => cli(['rotate']));
-      expect(human.stdout).to.match(/^sealed metrics-00000002-\S+\.jsonl \(1 lines?, \d+ bytes\)\n$/);
+      expect(human.stdout).to.match(/^sealed metrics-00000002-\S+\.jsonl \(1 lines?, \d+ B\)\n$/);
     });
   });
 
