@@ -5,6 +5,7 @@ import { mulberry32 as rng } from '../../examples/synthetic-runs.js';
 import { loadConfig } from '../../lib/config.js';
 import { query } from '../../lib/query/query.js';
 import { storePaths } from '../../lib/store/names.js';
+import { storeContext } from '../../lib/store/recorder.js';
 import { runCli } from '../helpers/cli.js';
 import { openRecorder, readStore } from '../helpers/store.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
@@ -70,7 +71,7 @@ async function libQuery(dir: string, since?: number, until?: number) {
   const lines: string[] = [];
   const config = loadConfig({ dir }, { env: {}, defaultsFile: null });
   const result = await query(
-    { config, paths: storePaths(dir), log: quietLog },
+    storeContext({ config, log: quietLog }),
     { filter: { where: [], ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) }, onEntry: (l) => void lines.push(l) },
   );
   return { lines, result };
