@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { S3Client } from '../../lib/archive/s3-client.js';
+
+const SCRIPT = fileURLToPath(new URL('../../../scripts/s3-server.sh', import.meta.url));
+
+export interface S3Server {
+  /** What a child process needs to reach it: endpoint and AWS_* credentials. */
+  env: Record<string, string>;
+  endpoint: string;
+  client: S3Client;
+}
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * A real S3 server (Ceph RADOS Gateway, scripts/s3-server.sh) for one
+ * describe block: started in `before`, stopped in `after`. When it cannot be
+ * started, every test of the block is skipped with the reason printed, never
+ * passed. `box.server` is set once it is up.
+ */
+export function useS3Server(): { server: S3Server | undefined } {
+  const box: { server: S3Server | undefined; dir: string | undefined } = { server: undefined, dir: undefined };
+  let reason: string | undefined;
+  before(async function () {
+    this.timeout(150_000);
+    box.dir = await mkdtemp(join(tmpdir(), 'codex-metrics-s3-'));
+    const started = Date.now();
+    const r = await run(['start', box.dir]);
+    if (r.code !== 0) {
+      reason = `the S3 test server (Ceph RADOS Gateway) could not be started: ${r.stderr.trim().split('\n').filter((l) => l.startsWith('s3-server:')).at(-1) ?? `exit ${r.code}`}`;
+      return;
+    }
+    const env = Object.fromEntries(
+      r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+    ) as Record<string, string>;
+    const endpoint = env['CODEX_METRICS_S3_ENDPOINT']!;
+    box.server = {
+      env: {
+        CODEX_METRICS_S3_ENDPOINT: endpoint,
+        AWS_ACCESS_KEY_ID: env['AWS_ACCESS_KEY_ID']!,
+        AWS_SECRET_ACCESS_KEY: env['AWS_SECRET_ACCESS_KEY']!,
+        AWS_REGION: env['AWS_REGION']!,
+      },
+      endpoint,
+      client: new S3Client({
+        endpoint,
+        region: env['AWS_REGION']!,
+        credentials: { accessKeyId: env['AWS_ACCESS_KEY_ID']!, secretAccessKey: env['AWS_SECRET_ACCESS_KEY']! },
+      }),
+    };
+    if (process.env['S3_SERVER_TIMING']) console.log(`      (S3 server up in ${Date.now() - started} ms)`);
+  });
+  beforeEach(function () {
+    if (!box.server) {
+      console.log(`      skipped: ${reason}`);
+      this.skip();
+    }
+  });
+  after(async function () {
+    this.timeout(30_000);
+    if (box.dir) await run(['stop', box.dir]);
+  });
+  return box;
+}
