@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { isLogLevel } from './log.js';
+import { parseArchiveLocation, parseEndpoint, type ArchiveLocation } from './archive/location.js';
 
 export type FsyncMode = 'always' | 'seal' | 'never';
 export type Compression = 'none' | 'gzip';
@@ -36,6 +37,10 @@ export interface Config {
   fsync: FsyncMode;
   lockStaleMs: number;
   logLevel: string;
+  /** Where sealed segments are archived; undefined: nowhere. */
+  archive: ArchiveLocation | undefined;
+  /** S3-compatible endpoint (path-style); undefined: AWS for the region. */
+  s3Endpoint: string | undefined;
 }
 
 /** What a caller may pass: raw values as a user writes them ("10MiB", "1d") or numbers. */
@@ -51,6 +56,8 @@ export interface ConfigOptions {
   fsync?: string;
   lockStaleMs?: number | string;
   logLevel?: string;
+  archive?: string;
+  s3Endpoint?: string;
 }
 
 type Parser<T> = (raw: unknown, source: string) => T | undefined;
@@ -142,6 +149,14 @@ const parseLevel: Parser<string> = (raw, source) => {
   fail(source, raw, 'a pino level: fatal, error, warn, info, debug, trace or silent');
 };
 
+function textParser<T>(parse: (text: string, source: string) => T): Parser<T> {
+  return (raw, source) => {
+    if (isUnset(raw)) return undefined;
+    if (typeof raw !== 'string') fail(source, raw, 'a string');
+    return parse(raw, source);
+  };
+}
+
 /** One row per setting: where it lives in a config file, its env name, its parser. */
 interface Setting {
   path: readonly string[];
@@ -161,6 +176,8 @@ const SETTINGS: readonly Setting[] = [
   { path: ['fsync'], env: 'CODEX_METRICS_FSYNC', parse: oneOf(['always', 'seal', 'never'] as const) },
   { path: ['lockStaleMs'], env: 'CODEX_METRICS_LOCK_STALE_MS', parse: parseStaleMs },
   { path: ['logLevel'], env: 'CODEX_METRICS_LOG_LEVEL', parse: parseLevel },
+  { path: ['archive'], env: 'CODEX_METRICS_ARCHIVE', parse: textParser(parseArchiveLocation) },
+  { path: ['s3Endpoint'], env: 'CODEX_METRICS_S3_ENDPOINT', parse: textParser(parseEndpoint) },
 ];
 
 const KNOWN_KEYS = new Set(SETTINGS.map((s) => s.path[0]!));
@@ -272,5 +289,7 @@ export function loadConfig(options: ConfigOptions = {}, ctx: LoadConfigContext =
     fsync: v<FsyncMode>('CODEX_METRICS_FSYNC') ?? 'seal',
     lockStaleMs: v<number>('CODEX_METRICS_LOCK_STALE_MS') ?? 300_000,
     logLevel: v<string>('CODEX_METRICS_LOG_LEVEL') ?? ctx.defaultLogLevel ?? 'info',
+    archive: v<ArchiveLocation>('CODEX_METRICS_ARCHIVE'),
+    s3Endpoint: v<string>('CODEX_METRICS_S3_ENDPOINT'),
   };
 }
