@@ -16,6 +16,7 @@ const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  */
 export function parseArchiveLocation(raw: string, source: string): ArchiveLocation {
   const text = raw.trim();
+  if (text === '') throw new UsageError(`invalid ${source}="${raw}": expected s3://bucket/prefix, a file: URL or a directory path`);
   if (/^s3:\/\//i.test(text)) {
     const rest = text.slice(5);
     const slash = rest.indexOf('/');

@@ -1,15 +1,10 @@
 import { basename, resolve } from 'node:path';
 import { aggregate, type AggregateResult } from '../aggregate/aggregator.js';
-import { plural, type Command, type CommandRun } from './command.js';
+import { plural, terminalProgress, type Command, type CommandRun } from './command.js';
 
-/** Progress for people watching a terminal; nothing when stderr is a pipe or file. */
+/** Progress of an aggregate pass (report runs one too). */
 export function progress(ctx: CommandRun): ((file: string, i: number, n: number) => void) | undefined {
-  const err = ctx.io.stderr;
-  if (!err.isTTY) return undefined;
-  return (file, i, n) => {
-    if (n < 2) return;
-    err.write(`\rcodex-metrics: aggregate: ${i + 1}/${n} ${file}\x1b[K${i + 1 === n ? '\n' : ''}`);
-  };
+  return terminalProgress(ctx, 'aggregate');
 }
 
 export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{ human: string; json: Record<string, unknown>; result: AggregateResult }> {

@@ -79,3 +79,16 @@ export function shortTime(iso: string | null): string | null {
 export function sealedLine(s: { file: string; lines: number; bytes: number }): string {
   return `sealed ${s.file} (${plural(s.lines, 'line')}, ${humanSize(s.bytes)})`;
 }
+
+/**
+ * Progress for people watching a terminal, as `done/total item` on one
+ * rewritten line; undefined when stderr is a pipe or file (logs stay clean).
+ */
+export function terminalProgress(ctx: CommandRun, label: string): ((item: string, i: number, n: number) => void) | undefined {
+  const err = ctx.io.stderr;
+  if (!err.isTTY) return undefined;
+  return (item, i, n) => {
+    if (n < 2) return;
+    err.write(`\rcodex-metrics: ${label}: ${i + 1}/${n} ${item}\x1b[K${i + 1 === n ? '\n' : ''}`);
+  };
+}

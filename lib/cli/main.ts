@@ -26,6 +26,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'report', summary: 'write one self-contained HTML report with charts (default metrics/report.html)', load: async () => (await import('./report.js')).reportCommand },
   { name: 'rotate', summary: 'seal the active file now (an empty active file is left alone)', load: async () => (await import('./rotate.js')).rotateCommand },
   { name: 'retention', summary: 'fold, then delete the oldest sealed segments past the policy', load: async () => (await import('./retention.js')).retentionCommand },
+  { name: 'archive', summary: 'copy every sealed segment not yet archived to the archive, bytes unchanged, exactly once', load: async () => (await import('./archive.js')).archiveCommand },
   { name: 'verify', summary: 'check segments against the index, torn tails, stray files; --repair fixes what it can', load: async () => (await import('./verify.js')).verifyCommand },
 ];
 

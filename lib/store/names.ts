@@ -17,6 +17,8 @@ export interface StorePaths {
 export const ACTIVE_FILE = 'metrics.json';
 export const INDEX_FILE = 'index.json';
 export const STORE_FILE = 'store.json';
+/** metrics.segments/archived.json: the local record of what was archived where (a cache: see lib/archive/record.ts). */
+export const ARCHIVED_FILE = 'archived.json';
 
 export function storePaths(root: string): StorePaths {
   const segments = join(root, 'metrics.segments');
@@ -85,7 +87,7 @@ function parseUncached(file: string): SegmentName | undefined {
  * ".<segment>.tmp" while compressing. verify may remove these once they are stale.
  */
 export function isStoreTempName(file: string): boolean {
-  return /^(index|store)\.json\.\d+$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
+  return /^(index|store|archived)\.json\.\d+$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
 }
 
 export interface Position {
