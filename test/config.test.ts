@@ -103,6 +103,8 @@ describe('config', () => {
         fsync: 'seal',
         lockStaleMs: 300_000,
         logLevel: 'info',
+        archive: undefined,
+        s3Endpoint: undefined,
       });
       expect(loadConfig({}, { env: {} })).to.deep.equal(builtIn);
       expect(loadConfig({}, { env: {}, defaultLogLevel: 'warn' }).logLevel).to.equal('warn');
@@ -123,6 +125,19 @@ describe('config', () => {
       expect(load({}, env, defaults).maxLines).to.equal(30);
       expect(load({}, { CODEX_METRICS_CONFIG: user }, defaults).maxLines).to.equal(20);
       expect(load({}, {}, defaults).maxLines).to.equal(10);
+    });
+
+    it('reads the archive as s3://bucket/prefix, a file: URL or a directory, and the S3 endpoint as an http(s) URL', async () => {
+      const user = await writeJson('user.json', { archive: 's3://fleet-metrics/ci/', s3Endpoint: 'http://127.0.0.1:7480/' });
+      const c = load({}, { CODEX_METRICS_CONFIG: user });
+      expect(c.archive).to.deep.equal({ kind: 's3', bucket: 'fleet-metrics', prefix: 'ci', url: 's3://fleet-metrics/ci' });
+      expect(c.s3Endpoint).to.equal('http://127.0.0.1:7480');
+      expect(load({}, { CODEX_METRICS_ARCHIVE: 'file:///mnt/archive' }).archive).to.deep.equal({ kind: 'dir', path: '/mnt/archive', url: 'file:///mnt/archive' });
+      expect(load({}, { CODEX_METRICS_ARCHIVE: 'archive' }).archive).to.deep.equal({ kind: 'dir', path: resolve('archive'), url: `file://${resolve('archive')}` });
+      expect(() => load({}, { CODEX_METRICS_ARCHIVE: 's3://Not_A_Bucket' })).to.throw(UsageError, /invalid CODEX_METRICS_ARCHIVE="s3:\/\/Not_A_Bucket"/);
+      expect(() => load({}, { CODEX_METRICS_ARCHIVE: 'gs://bucket/x' })).to.throw(UsageError, /invalid CODEX_METRICS_ARCHIVE/);
+      expect(() => load({}, { CODEX_METRICS_S3_ENDPOINT: 'ftp://x' })).to.throw(UsageError, /invalid CODEX_METRICS_S3_ENDPOINT="ftp:\/\/x": expected an http\(s\) URL/);
+      expect(() => load({}, { CODEX_METRICS_S3_ENDPOINT: 'not a url' })).to.throw(UsageError, /invalid CODEX_METRICS_S3_ENDPOINT/);
     });
 
     it('treats null in a file and an empty env value as unset, so the layer below wins', async () => {
