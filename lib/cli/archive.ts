@@ -1,8 +1,7 @@
+import { archive } from '../archive/archiver.js';
 import { plural, terminalProgress, type Command } from './command.js';
 
 export const archiveCommand: Command = {
-  name: 'archive',
-  summary: 'copy every sealed segment not yet archived to the archive, bytes unchanged, exactly once',
   args: '',
   maxPositionals: 0,
   options: {
@@ -16,8 +15,6 @@ export const archiveCommand: Command = {
     'AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, region AWS_REGION.',
   ].join('\n'),
   async run(ctx) {
-    // Loaded only here: the S3 client and the rest stay off every other command's start-up.
-    const { archive } = await import('../archive/archiver.js');
     const to = ctx.values['to'];
     const onProgress = terminalProgress(ctx, 'archive');
     const result = await archive({
