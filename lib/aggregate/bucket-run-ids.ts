@@ -253,6 +253,50 @@ function forEachRecord(text: string, f: (id: string, pos: Position) => void): vo
   }
 }
 
+/**
+ * Each complete record of a bucket's text as (hash of its id, seq, offset),
+ * without building the id or position: a long pass hashes every record of
+ * the index, and building strings and objects for each made that scan cost
+ * more than reading the lines it was for. Plain ids (no escapes) are hashed
+ * from the text in place; a record that does not parse is skipped.
+ */
+function scanRecords(text: string, f: (h: number, seq: number, offset: number) => void): void {
+  const n = text.length;
+  for (let i = 0; i < n; ) {
+    const end = text.indexOf('\n', i);
+    if (end === -1) return;
+    let p = i;
+    i = end + 1;
+    let seq = 0;
+    let digits = 0;
+    for (let c = text.charCodeAt(p); c >= 0x30 && c <= 0x39; c = text.charCodeAt(++p), digits++) seq = seq * 10 + (c - 0x30);
+    if (digits === 0 || digits > 15 || text.charCodeAt(p++) !== 0x09) continue;
+    let offset = 0;
+    digits = 0;
+    for (let c = text.charCodeAt(p); c >= 0x30 && c <= 0x39; c = text.charCodeAt(++p), digits++) offset = offset * 10 + (c - 0x30);
+    if (digits === 0 || digits > 15 || text.charCodeAt(p++) !== 0x09) continue;
+    // p .. end-1 is the JSON id: "..." with nothing to unescape, or else parsed.
+    if (end - p < 2 || text.charCodeAt(p) !== 0x22 || text.charCodeAt(end - 1) !== 0x22) continue;
+    let h = 0x811c9dc5;
+    let plain = true;
+    for (let k = p + 1; k < end - 1; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 0x5c || c === 0x22) {
+        plain = false;
+        break;
+      }
+      h ^= c;
+      h = Math.imul(h, 0x01000193);
+    }
+    if (plain) {
+      f(h >>> 0, seq, offset);
+      continue;
+    }
+    const id = parseId(text.slice(p, end));
+    if (id !== undefined) f(hash32(id), seq, offset);
+  }
+}
+
 /** A record's JSON id; undefined when torn. Plain ids (no escapes) skip JSON.parse. */
 function parseId(json: string): string | undefined {
   const last = json.length - 1;
@@ -267,8 +311,8 @@ function parseId(json: string): string | undefined {
 
 /**
  * Positions in one pass that the index holds as the first line of their id,
- * each with (31 bits of) its id's hash, so a line is answered from here only
- * when it carries that id.
+ * each with (31 bits of, to stay a small integer) its id's hash, so a line is
+ * answered from here only when it carries that id.
  */
 class FirstPositions {
   private readonly bySeq = new Map<number, Map<number, number>>();
@@ -486,22 +530,27 @@ class BucketRunIdIndex implements RunIdIndex {
   private loadPass(pass: PassShape): void {
     const set = new FingerprintSet(pass.lines + this.totalBytes() / RECORD_BYTES);
     const firsts = new FirstPositions();
-    const inPass = (pos: Position) => comparePositions(pos, pass.from) >= 0 && (pass.untilSeq === undefined || pos.seq <= pass.untilSeq);
+    const { from } = pass;
+    const until = pass.untilSeq ?? Infinity;
+    const before = (seq: number, offset: number) => seq < from.seq || (seq === from.seq && offset < from.offset);
     for (let b = 0; b < this.buckets; b++) {
       const text = readBucket(this.bucketPath(b));
-      const candidates = new Map<string, Position>();
-      forEachRecord(text, (id, pos) => {
-        set.add(hash32(id) || 1);
-        if (!inPass(pos)) return;
-        const had = candidates.get(id);
-        if (!had || comparePositions(pos, had) < 0) candidates.set(id, pos);
+      // Keyed by hash: two ids of one hash in a bucket only cost a position `firsts` does not hold.
+      let candidates: Map<number, Position> | undefined;
+      scanRecords(text, (h, seq, offset) => {
+        set.add(h || 1);
+        if (seq > until || before(seq, offset)) return;
+        candidates ??= new Map();
+        const had = candidates.get(h);
+        if (!had || seq < had.seq || (seq === had.seq && offset < had.offset)) candidates.set(h, { seq, offset });
       });
-      if (candidates.size === 0) continue;
+      if (!candidates) continue;
       // An id also recorded before the pass is first seen there, not in it.
-      forEachRecord(text, (id, pos) => {
-        if (comparePositions(pos, pass.from) < 0) candidates.delete(id);
+      const inPass = candidates;
+      scanRecords(text, (h, seq, offset) => {
+        if (before(seq, offset)) inPass.delete(h);
       });
-      for (const [id, pos] of candidates) firsts.add(pos, hash32(id));
+      for (const [h, pos] of inPass) firsts.add(pos, h);
     }
     this.fingerprints = set;
     this.firsts = firsts;

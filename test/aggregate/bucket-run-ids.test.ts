@@ -159,6 +159,34 @@ describe('run-id index: generations, growth, reset, legacy layout', function () 
     expect(RunIdIndex.open(dir(), bulk).firstSeen('small')).to.deep.equal({ seq: 1, offset: 1_200_100 });
   });
 
+  it('a long pass over lines the index holds answers each by its position, exactly as a lookup would', async () => {
+    const ids = RunIdIndex.open(dir(), perLine);
+    ids.add('before', { seq: 1, offset: 0 });
+    ids.add('in', { seq: 2, offset: 10 });
+    ids.add('late', { seq: 3, offset: 0 });
+    ids.add('after', { seq: 4, offset: 0 });
+    ids.flush(false);
+    // A stale record of 'before' inside the pass (as a replay after a lost index could leave) is not its first line.
+    const again = RunIdIndex.open(dir(), perLine);
+    again.add('before', { seq: 2, offset: 0 });
+    again.flush(false);
+
+    const pass = RunIdIndex.open(dir(), { from: { seq: 2, offset: 0 }, untilSeq: 3, lines: 1 << 20, bytes: 0 });
+    expect(pass.firstSeen('in', { seq: 2, offset: 10 })).to.deep.equal({ seq: 2, offset: 10 });
+    expect(pass.firstSeen('in', { seq: 3, offset: 50 })).to.deep.equal({ seq: 2, offset: 10 });
+    expect(pass.firstSeen('before', { seq: 2, offset: 0 })).to.deep.equal({ seq: 1, offset: 0 });
+    // Its line is met before the position the index holds: the earlier one counts from then on.
+    expect(pass.firstSeen('late', { seq: 2, offset: 20 })).to.deep.equal({ seq: 3, offset: 0 });
+    pass.add('late', { seq: 2, offset: 20 });
+    expect(pass.firstSeen('late', { seq: 3, offset: 0 })).to.deep.equal({ seq: 2, offset: 20 });
+    expect(pass.firstSeen('new', { seq: 3, offset: 10 })).to.equal(undefined);
+    pass.add('new', { seq: 3, offset: 10 });
+    expect(pass.firstSeen('new', { seq: 3, offset: 30 })).to.deep.equal({ seq: 3, offset: 10 });
+    // A position the index holds for another id is no answer for this one.
+    expect(pass.firstSeen('other', { seq: 2, offset: 10 })).to.equal(undefined);
+    pass.close();
+  });
+
   it('an unreadable layout.json means no index, and a new one never reuses a generation on disk', async () => {
     const ids = RunIdIndex.open(dir(), perLine);
     ids.add('x', { seq: 1, offset: 0 });
