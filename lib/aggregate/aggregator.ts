@@ -10,6 +10,7 @@ import { measureAhead, openSnapshot, type Cursor, type Snapshot } from '../store
 import { listPending } from '../store/pending.js';
 import { tryWithWriter } from '../store/writer.js';
 import {
+  activeFileOf,
   checkpointPath,
   dropCheckpoint,
   fingerprintAt,
@@ -21,6 +22,7 @@ import {
   zeroCounts,
   type Checkpoint,
   type Counts,
+  type Loaded,
   type RetainedBase,
 } from './checkpoint.js';
 import { fold, type Problem } from './fold.js';
@@ -80,7 +82,7 @@ interface Start<S> {
 }
 
 /** Decide where this pass starts: the checkpoint if it still describes the data, else the retained base. */
-async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer<S>, base: RetainedBase | undefined, rebuild: boolean): Promise<Start<S>> {
+async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer<S>, base: RetainedBase | undefined, loaded: Loaded<Checkpoint>, rebuild: boolean): Promise<Start<S>> {
   const fromBase = (mode: Start<S>['mode'], reason: string | undefined): Start<S> => ({
     mode,
     reason,
@@ -90,7 +92,6 @@ async function startPoint<S>(ctx: StoreContext, snap: Snapshot, reducer: Reducer
     atCheckpoint: false,
   });
   if (rebuild) return fromBase('rebuild', 'requested');
-  const loaded = await loadCheckpoint(ctx.paths, reducer);
   if (!loaded) {
     // A run-id index or retained base means this reducer has aggregated here before.
     const before = base || runIdIndexes.present(runIdsPath(ctx.paths, reducer));
@@ -191,10 +192,20 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
   // those are derived, rewritten by the next pass, and atomic against a crash
   // either way; five fewer fsyncs are a third of a run's cost.
   const durable = config.fsync !== 'never';
-  const snap = await openSnapshot(paths);
+  const base = await loadBase(paths, reducer);
+  const loaded = opts.rebuild ? undefined : await loadCheckpoint(paths, reducer);
+  // Where the checkpoint's segment was not folded away by retention, and the active file is still the one
+  // the checkpoint was taken in, nothing was sealed since and the snapshot need not list the segments.
+  const since = loaded?.ok && !(base && loaded.value.cursor.seq <= base.seq) ? activeFileOf(loaded.value) : undefined;
+  let snap = await openSnapshot(paths, since);
   try {
-    const base = await loadBase(paths, reducer);
-    const start = await startPoint(ctx, snap, reducer, base, opts.rebuild === true);
+    let start = await startPoint(ctx, snap, reducer, base, loaded, opts.rebuild === true);
+    if (snap.sealedFrom > 1 && !start.atCheckpoint) {
+      // Anything but a pass from the checkpoint reads from before it: it needs every segment.
+      await snap.close();
+      snap = await openSnapshot(paths);
+      start = await startPoint(ctx, snap, reducer, base, loaded, opts.rebuild === true);
+    }
     const idsDir = runIdsPath(paths, reducer);
     if (base && base.counts.runs > 0 && !runIdIndexes.present(idsDir)) {
       // The ids of deleted segments lived only there: no pass can learn them again.
@@ -259,6 +270,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         counts,
         state: reducer.toJSON(start.state),
         out: resolve(out),
+        ...(snap.activeId !== undefined && cursor.seq === snap.activeSeq ? { active: { seq: snap.activeSeq, id: snap.activeId } } : {}),
         updatedAt: now,
       };
       // Outputs first, the checkpoint last: a crash between them leaves outputs the next pass rewrites.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
 import type { StorePaths } from '../store/names.js';
 import { closeBlocks, readBlocks } from '../store/lines.js';
-import { openSegment, type Cursor, type Snapshot } from '../store/reader.js';
+import { openSegment, type ActiveFile, type Cursor, type Snapshot } from '../store/reader.js';
 import type { Reducer } from './reducer.js';
 
 /** Lines a pass looked at, by what became of them. */
@@ -50,6 +50,8 @@ export interface Checkpoint {
   state: unknown;
   /** The <out> this pass wrote mttr-delta.json and state.json under (absolute). */
   out?: string;
+  /** The active file the cursor is in (its seq and identity): while it still is, the next pass need not list the segments. */
+  active?: ActiveFile;
   updatedAt: string;
 }
 
@@ -109,6 +111,12 @@ export async function loadCheckpoint(paths: StorePaths, reducer: Reducer<unknown
     return { ok: false, reason: `checkpoint was written by reducer ${cp.reducer?.name} v${cp.reducer?.version}, not ${reducer.name} v${reducer.version}` };
   }
   return { ok: true, value: cp };
+}
+
+/** The checkpoint's active file, when it is well formed and the cursor is in it. */
+export function activeFileOf(cp: Checkpoint): ActiveFile | undefined {
+  const a = cp.active;
+  return typeof a === 'object' && a !== null && a.seq === cp.cursor.seq && typeof a.id === 'string' ? { seq: a.seq, id: a.id } : undefined;
 }
 
 export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Promise<RetainedBase | undefined> {

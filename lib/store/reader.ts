@@ -34,16 +34,41 @@ export type OnLineAt = (text: string, at: LineAt) => void;
  * that happens while we read does not move the bytes we were promised.
  */
 export interface Snapshot {
+  /** Sealed segments in seq order: every one, or (see `sealedFrom`) those from a seq on. */
   sealed: SegmentName[];
+  /** `sealed` lists no segment below this seq (1: it lists them all). */
+  sealedFrom: number;
   activeSeq: number;
   /** The active file's descriptor, held open for the pass (undefined: no active file). */
   active: number | undefined;
+  /** The active file's identity (device and inode), for a later snapshot's `since`. */
+  activeId: string | undefined;
   /** End of the last complete line of the active file. */
   activeEnd: number;
   close(): Promise<void>;
 }
 
-export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
+/** The active file as an earlier snapshot saw it. */
+export interface ActiveFile {
+  seq: number;
+  id: string;
+}
+
+function fileId(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * A snapshot of the store. With `since` (the active file as an earlier
+ * snapshot saw it): when the active file is still that file, nothing was
+ * sealed since (sealing renames it away, and its inode stays taken while
+ * the segment exists), so its seq is known and the segments folder is not
+ * listed: a pass from there reads no sealed segment, and its cost does not
+ * grow with how many there are. The caller must know that retention has
+ * not deleted segment `since.seq`.
+ */
+export async function openSnapshot(paths: StorePaths, since?: ActiveFile): Promise<Snapshot> {
   for (let attempt = 0; ; attempt++) {
     // Synchronous open, stat and last-newline scan: small calls on every run,
     // where a thread-pool trip costs more than the call.
@@ -54,18 +79,22 @@ export async function openSnapshot(paths: StorePaths): Promise<Snapshot> {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     try {
-      const view = await sealedView(paths);
+      const id = fd !== undefined ? fileId(fd) : undefined;
+      const unsealed = since !== undefined && id === since.id;
+      const view = unsealed ? undefined : await sealedView(paths);
       // A seal between the open and the listing renamed our file into the
       // listing: it is the newest sealed segment then, not the active file.
-      if (fd === undefined || isStillAt(paths.active, fd) || attempt >= 20) {
+      if (unsealed || fd === undefined || isStillAt(paths.active, fd) || attempt >= 20) {
         const size = fd !== undefined ? fstatSync(fd).size : 0;
         const activeEnd = fd !== undefined ? lastNewlineEndOf(fd, size) : 0;
         const active = fd;
         fd = undefined;
         return {
-          sealed: view.dir.segments,
-          activeSeq: view.lastSeq + 1,
+          sealed: view?.dir.segments ?? [],
+          sealedFrom: view ? 1 : since!.seq,
+          activeSeq: view ? view.lastSeq + 1 : since!.seq,
           active,
+          activeId: id,
           activeEnd,
           close: async () => {
             if (active !== undefined) closeSync(active);
@@ -177,6 +206,7 @@ export async function readFrom(
   opts: ReadOptions = {},
 ): Promise<Cursor> {
   const until = opts.untilSeq ?? Infinity;
+  if (from.seq < snap.sealedFrom) throw new StoreError(`cursor seq ${from.seq} is before what this snapshot lists (from seq ${snap.sealedFrom})`);
   if (from.seq > snap.activeSeq) {
     throw new StoreError(`cursor seq ${from.seq} is past the active segment ${snap.activeSeq}`);
   }
