@@ -8,6 +8,7 @@
  *   child.js parse DIR              JSON.parse each line as read by the store's own reader (scanLines)
  *   child.js append DIR N PREFIX    N appends of one entry each (a concurrent writer)
  *   child.js perrun DIR REPS SEED   append one entry + aggregate, REPS times (per-run cost through the API)
+ *   child.js retention DIR KEEP     retention keeping the newest KEEP sealed segments
  */
 import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -16,6 +17,7 @@ import split2 from 'split2';
 import { aggregate } from '../lib/aggregate/aggregator.js';
 import { scanLines } from '../lib/store/lines.js';
 import { Recorder } from '../lib/store/recorder.js';
+import { retention } from '../lib/retention/retention.js';
 import { EntrySource, storeFiles } from './generate.js';
 
 export interface ChildResult {
@@ -111,6 +113,11 @@ async function perRun(dir: string, reps: number, seed: number): Promise<Record<s
   return { times };
 }
 
+async function retain(dir: string, keep: number): Promise<Record<string, unknown>> {
+  const r = await retention({ dir, logLevel: 'silent', retention: { maxSegments: keep } });
+  return { deleted: r.deleted.length, kept: r.kept };
+}
+
 function hashSeed(s: string): number {
   let h = 7;
   for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) >>> 0;
@@ -124,10 +131,11 @@ const work: Record<string, () => Promise<Record<string, unknown>>> = {
   rebuild: () => rebuild(dir!),
   append: () => append(dir!, Number(rest[0]), rest[1]!),
   perrun: () => perRun(dir!, Number(rest[0]), Number(rest[1])),
+  retention: () => retain(dir!, Number(rest[0])),
 };
 const run = task !== undefined ? work[task] : undefined;
 if (!run || !dir) {
-  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX | perrun DIR REPS SEED\n');
+  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX | perrun DIR REPS SEED | retention DIR KEEP\n');
   process.exit(2);
 }
 // Concurrent writers start together: the parent names the moment.

@@ -8,12 +8,12 @@
  * same lines and rotation limit, but without a lock round trip per entry.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { mulberry32 } from '../examples/synthetic-runs.js';
-import { writeIndex, type SegmentRecord } from '../lib/store/segment-index.js';
+import { readIndex, writeIndex, type SegmentRecord } from '../lib/store/segment-index.js';
 import { parseSegmentName, segmentFileName, storePaths } from '../lib/store/names.js';
 
 const TOOLS = ['cli:command', 'web:fetch', 'fs:edit', 'fs:read', 'test:run', 'git:diff', 'search:code', 'lint:eslint'];
@@ -299,6 +299,62 @@ export async function generateHistory(opts: GenerateOptions): Promise<Generated>
   const segments: number[] = [];
   for (const w of writers) segments.push(await w.finish());
   return { stats: { ...source.stats }, segments };
+}
+
+/** Where run_id numbers of replica k start: far past any one history's, so replicas never share an id. */
+const REPLICA_STRIDE = 10_000_000;
+const RUN_ID_HEAD = '{"run_id":"run-';
+
+/**
+ * A long history fast: the sealed segments of a generated rotated store,
+ * appended again `times - 1` times as new segments (seq after seq, the active
+ * file staying last), each copy with its run_ids renumbered (by
+ * REPLICA_STRIDE per copy, digits patched in place) so every copy counts as
+ * runs of its own, duplicates and invalid lines where the original has them.
+ * What a 5M-entry store looks like to a pass, at the cost of copying bytes
+ * instead of making and serializing 4M more entries. Returns the lines added.
+ */
+export async function replicateSegments(dir: string, times: number): Promise<number> {
+  const paths = storePaths(dir);
+  const index = await readIndex(paths);
+  if (!index || index.segments.length === 0) throw new Error(`replicateSegments: ${dir} has no sealed segments`);
+  const originals = [...index.segments];
+  const records = [...originals];
+  let seq = index.lastSeq;
+  let added = 0;
+  const sealTimeMs = Date.parse(originals.at(-1)!.sealedAt);
+  for (let k = 1; k < times; k++) {
+    for (const o of originals) {
+      const bytes = readFileSync(join(paths.segments, o.file));
+      renumber(bytes, k * REPLICA_STRIDE);
+      seq++;
+      const sealedAtMs = sealTimeMs + seq * 1000;
+      const file = segmentFileName(seq, sealedAtMs, false);
+      writeFileSync(join(paths.segments, file), bytes);
+      records.push({ ...o, seq, file, sha256: createHash('sha256').update(bytes).digest('hex'), sealedAt: new Date(sealedAtMs).toISOString() });
+      added += o.lines;
+    }
+  }
+  writeIndex(paths, { version: 1, lastSeq: seq, segments: records }, false);
+  return added;
+}
+
+/** Add `by` to the 8-digit number of every generated run_id at the start of a line of `buf`. */
+function renumber(buf: Buffer, by: number): void {
+  const head = Buffer.from(RUN_ID_HEAD);
+  for (let start = 0; start < buf.length; ) {
+    if (buf.compare(head, 0, head.length, start, start + head.length) === 0) {
+      // run-<seed in base 36>-<8 digits>
+      const dash = buf.indexOf(0x2d, start + head.length);
+      const at = dash + 1;
+      const n = Number(buf.toString('latin1', at, at + 8)) + by;
+      if (!Number.isSafeInteger(n) || n >= 1e8) throw new Error('replicateSegments: run_id numbers past 8 digits');
+      buf.write(String(n).padStart(8, '0'), at, 'latin1');
+    }
+    const nl = buf.indexOf(0x0a, start);
+    if (nl === -1) break;
+    start = nl + 1;
+  }
 }
 
 /** recorded_at of a generated line without parsing it again (the field's place and width are fixed). */

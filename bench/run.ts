@@ -13,8 +13,15 @@
  * Exit status: 0 when everything completed and no entry was lost or
  * miscounted; 1 otherwise. Targets are reported, not asserted.
  *
- * Options: --quick, --sizes 10000,100000, --reps N, --only rebuild,append,seal,
- * --keep (leave the temp histories), BENCH_TMP=DIR (where histories go).
+ * Then retention of an aggregated store against the same retention of a
+ * never-aggregated copy (10k, 100k, 1M), with the latency of a
+ * `record --aggregate` that arrives during it; and (full runs) per-run cost
+ * and `segments` at 5M entries (620 segments) against 10k.
+ *
+ * Options: --quick, --sizes 10000,100000, --reps N,
+ * --only rebuild,append,seal,retention,scale, --scale N (entries of the large
+ * store in the scale rows; 0: skip), --keep (leave the temp histories),
+ * BENCH_TMP=DIR (where histories go).
  */
 import { spawn } from 'node:child_process';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
@@ -28,7 +35,7 @@ import { Recorder } from '../lib/store/recorder.js';
 import { storePaths } from '../lib/store/names.js';
 import { retention } from '../lib/retention/retention.js';
 import type { ChildResult } from './child.js';
-import { EntrySource, generateHistory, storeFiles, type GenStats } from './generate.js';
+import { EntrySource, generateHistory, replicateSegments, storeFiles, type GenStats } from './generate.js';
 import { fmt, fmtSummary, humanCount, mapSummary, markdownTable, summarize, type Summary } from './stats.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -46,12 +53,18 @@ const { values: args } = parseArgs({
     reps: { type: 'string' },
     only: { type: 'string' },
     keep: { type: 'boolean' },
+    scale: { type: 'string' },
   },
 });
 const QUICK = args.quick === true;
 const SIZES = args.sizes ? args.sizes.split(',').map(Number) : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
 const REPS = Math.max(1, Number(args.reps ?? (QUICK ? 3 : 5)));
-const ONLY = new Set((args.only ?? 'rebuild,append,seal').split(','));
+const ONLY = new Set((args.only ?? 'rebuild,append,seal,retention,scale').split(','));
+const RETENTION_SIZES = args.sizes ? SIZES : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
+/** Segment size of the retention rows: enough segments at every size to keep half of them. */
+const RETENTION_SEGMENT_BYTES = QUICK ? 256 << 10 : MiB;
+/** Entries of the large store of the scale rows (full runs: 5M, ~620 segments of 10 MiB). */
+const SCALE_ENTRIES = Number(args.scale ?? (QUICK ? 0 : 5_000_000));
 const log = createLogger('silent');
 
 /** Anything that means the harness itself failed or lost data: reported, then exit 1. */
@@ -479,6 +492,188 @@ async function benchSeal(root: string): Promise<SealResult> {
   return r;
 }
 
+// ---------------------------------------------------------------- retention of an aggregated store
+
+interface RetentionRow {
+  entries: number;
+  segments: number;
+  deleted: number;
+  /** Retention in a fresh process on the aggregated store, and on a never-aggregated copy of it. */
+  aggregatedMs: Summary;
+  plainMs: Summary;
+  ratio: number;
+  /** A `record --aggregate` started while the retention holds the aggregate lock, and one after. */
+  recordDuringMs: number;
+  recordIdleMs: number;
+  retentionWithRecordMs: number;
+}
+
+/** A copy of a store for a destructive run: segments and the active file hard-linked (never rewritten), metrics/ copied. */
+async function cloneStore(from: string, to: string): Promise<void> {
+  const link = await runCommand('cp', ['-al', from, to]);
+  if (link.code !== 0) throw new Error(`cp -al ${from} ${to}: ${link.stderr}`);
+  // The run-id index is appended to, and the outputs replaced: those are copied.
+  const metrics = join(to, 'metrics');
+  if (!(await readdir(metrics).then(() => true, () => false))) return;
+  await rm(metrics, { recursive: true, force: true });
+  const copy = await runCommand('cp', ['-a', join(from, 'metrics'), metrics]);
+  if (copy.code !== 0) throw new Error(`cp -a ${join(from, 'metrics')}: ${copy.stderr}`);
+}
+
+function runCommand(cmd: string, argv: string[]): Promise<Proc> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: '', stderr, ms: performance.now() - t0 }));
+  });
+}
+
+async function recordAggregate(dir: string, source: EntrySource): Promise<Proc> {
+  const p = await runProcess([BIN, 'record', '--aggregate', '--json', '--dir', dir], { input: `${JSON.stringify(source.nextEntry())}\n`, env: { CODEX_METRICS_LOG_LEVEL: undefined } });
+  let recorded = 0;
+  try {
+    recorded = (JSON.parse(p.stdout) as { recorded: number }).recorded;
+  } catch {
+    // reported below
+  }
+  check(p.code === 0 && recorded === 1, `record --aggregate at ${dir}: exit ${p.code}, ${p.stdout.trim()} ${p.stderr.trim()}`);
+  return p;
+}
+
+async function benchRetention(root: string): Promise<RetentionRow[]> {
+  const out: RetentionRow[] = [];
+  for (const entries of RETENTION_SIZES) {
+    const master = { aggregated: join(root, `ret${entries}-aggregated`), plain: join(root, `ret${entries}-plain`) };
+    const g = await generateHistory({ entries, seed: 30, targets: [{ dir: master.aggregated, segmentBytes: RETENTION_SEGMENT_BYTES }, { dir: master.plain, segmentBytes: RETENTION_SEGMENT_BYTES }] });
+    const agg = await runChild(['rebuild', master.aggregated]);
+    check(agg['totalRuns'] === g.stats.runs, `retention: aggregate of ${master.aggregated} counted ${JSON.stringify(agg)}`);
+    const segments = g.segments[0]!;
+    const keep = Math.floor(segments / 2);
+    const times = { aggregated: [] as number[], plain: [] as number[] };
+    const reps = entries >= 1_000_000 ? Math.min(REPS, 3) : REPS;
+    for (let rep = 0; rep < reps; rep++) {
+      // Alternating which goes first, so a slow spell or a warm cache favours neither.
+      const kinds = rep % 2 ? (['aggregated', 'plain'] as const) : (['plain', 'aggregated'] as const);
+      for (const kind of kinds) {
+        const dir = join(root, `ret-${kind}-${rep}`);
+        await cloneStore(master[kind], dir);
+        const c = await runChild(['retention', dir, String(keep)]);
+        check(c['deleted'] === segments - keep, `retention of ${kind} ${humanCount(entries)} deleted ${String(c['deleted'])} of ${segments - keep}`);
+        times[kind].push(c.ms);
+        if (rep === 0 && kind === 'aggregated') {
+          // Retention never changes an aggregate: a rebuild from the base and what is left counts the same.
+          const after = await runChild(['rebuild', dir]);
+          check(after['totalRuns'] === g.stats.runs, `after retention of ${humanCount(entries)}: ${after['totalRuns']} runs, expected ${g.stats.runs}`);
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    // A record --aggregate arriving while retention holds the aggregate lock.
+    const dir = join(root, 'ret-during');
+    await cloneStore(master.aggregated, dir);
+    const source = new EntrySource(31 + entries, 0);
+    const lockFile = join(dir, 'metrics', 'aggregate.lock');
+    const t0 = performance.now();
+    const running = runChild(['retention', dir, String(keep)]);
+    let finished = false;
+    void running.finally(() => (finished = true)).catch(() => undefined);
+    while (!finished && !(await readFile(lockFile).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 1));
+    const during = await recordAggregate(dir, source);
+    await running;
+    const retentionWithRecordMs = performance.now() - t0;
+    const idle = await recordAggregate(dir, source);
+    await rm(dir, { recursive: true, force: true });
+    const row: RetentionRow = {
+      entries,
+      segments,
+      deleted: segments - keep,
+      aggregatedMs: summarize(times.aggregated),
+      plainMs: summarize(times.plain),
+      ratio: summarize(times.aggregated).median / summarize(times.plain).median,
+      recordDuringMs: during.ms,
+      recordIdleMs: idle.ms,
+      retentionWithRecordMs,
+    };
+    progress(`retention ${humanCount(entries)} (${row.deleted} of ${segments} segments): aggregated ${fmt(row.aggregatedMs.median)} ms vs never aggregated ${fmt(row.plainMs.median)} ms (${fmt(row.ratio)}); record --aggregate during it ${fmt(row.recordDuringMs)} ms, after ${fmt(row.recordIdleMs)} ms`);
+    out.push(row);
+    if (!args.keep) await Promise.all(Object.values(master).map((d) => rm(d, { recursive: true, force: true })));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- per run and segments at 5M entries
+
+interface ScaleResult {
+  small: { entries: number; segments: number };
+  large: { entries: number; segments: number };
+  perRunSmallMs: Summary;
+  perRunLargeMs: Summary;
+  segmentsSmallMs: Summary;
+  segmentsLargeMs: Summary;
+  generateS: number;
+}
+
+/** `codex-metrics segments --json`, timed. */
+async function segmentsCli(dir: string, expect: number): Promise<number> {
+  const p = await runProcess([BIN, 'segments', '--json', '--dir', dir]);
+  let n = -1;
+  try {
+    n = (JSON.parse(p.stdout) as { segments: unknown[] }).segments.length;
+  } catch {
+    // reported below
+  }
+  check(p.code === 0 && n === expect, `segments at ${dir}: exit ${p.code}, ${n} segments, expected ${expect}`);
+  return p.ms;
+}
+
+async function benchScale(root: string): Promise<ScaleResult> {
+  const small = join(root, 'scale-small');
+  const large = join(root, 'scale-large');
+  const smallEntries = 10_000;
+  const gs = await generateHistory({ entries: smallEntries, seed: 40, targets: [{ dir: small, segmentBytes: SEGMENT_BYTES }] });
+  // The large store: a fifth (or less) generated, its sealed segments replicated with new run_ids.
+  const t0 = performance.now();
+  const block = Math.min(SCALE_ENTRIES, 1_000_000);
+  const times = Math.max(1, Math.round(SCALE_ENTRIES / block));
+  const gl = await generateHistory({ entries: block, seed: 41, targets: [{ dir: large, segmentBytes: SEGMENT_BYTES }] });
+  const added = await replicateSegments(large, times);
+  const largeLines = gl.stats.lines + added;
+  const largeSegments = gl.segments[0]! * times;
+  const generateS = (performance.now() - t0) / 1000;
+  progress(`scale: generated ${humanCount(largeLines)} lines in ${largeSegments} segments in ${fmt(generateS)} s`);
+  for (const [dir, lines] of [[small, gs.stats.lines], [large, largeLines]] as const) {
+    const r = await runChild(['rebuild', dir]);
+    check(r['linesRead'] === lines, `scale: rebuild of ${dir} read ${String(r['linesRead'])} lines, expected ${lines}`);
+  }
+  // Interleaved rounds, so a slow spell on a shared machine hits both alike.
+  const perRun = { small: [] as number[], large: [] as number[] };
+  const seg = { small: [] as number[], large: [] as number[] };
+  const rounds = 5;
+  for (let i = 0; i < rounds; i++) {
+    for (const [key, dir] of [['small', small], ['large', large]] as const) {
+      const r = await runChild(['perrun', dir, '20', String(50 + i)], { BENCH_MAX_BYTES: String(SEGMENT_BYTES) });
+      perRun[key].push(...(r['times'] as number[]));
+    }
+    seg.small.push(await segmentsCli(small, gs.segments[0]! + 1));
+    seg.large.push(await segmentsCli(large, largeSegments + 1));
+  }
+  if (!args.keep) await Promise.all([small, large].map((d) => rm(d, { recursive: true, force: true })));
+  const r: ScaleResult = {
+    small: { entries: smallEntries, segments: gs.segments[0]! },
+    large: { entries: largeLines, segments: largeSegments },
+    perRunSmallMs: summarize(perRun.small),
+    perRunLargeMs: summarize(perRun.large),
+    segmentsSmallMs: summarize(seg.small),
+    segmentsLargeMs: summarize(seg.large),
+    generateS,
+  };
+  progress(`scale: per run ${fmt(r.perRunLargeMs.median)} ms at ${humanCount(largeLines)} vs ${fmt(r.perRunSmallMs.median)} ms at 10k; segments ${fmt(r.segmentsLargeMs.median)} vs ${fmt(r.segmentsSmallMs.median)} ms`);
+  return r;
+}
+
 // ---------------------------------------------------------------- report
 
 interface Target {
@@ -487,8 +682,17 @@ interface Target {
   holds: boolean;
 }
 
-function targets(sizes: SizeResult[]): Target[] {
+function targets(sizes: SizeResult[], ret: RetentionRow[], scale: ScaleResult | undefined): Target[] {
   const out: Target[] = [];
+  for (const r of ret) {
+    out.push({ target: `retention of an aggregated store ≤ 1.5 × of a never-aggregated copy (${humanCount(r.entries)})`, measured: `${fmt(r.ratio)} × (${fmt(r.aggregatedMs.median)} vs ${fmt(r.plainMs.median)} ms)`, holds: r.ratio <= 1.5 });
+  }
+  if (scale) {
+    const perRun = scale.perRunLargeMs.median / scale.perRunSmallMs.median;
+    out.push({ target: `per run (API) at ${humanCount(scale.large.entries)} (${scale.large.segments} segments) ≤ 1.1 × at 10k`, measured: `${fmt(perRun)} × (${fmt(scale.perRunLargeMs.median)} vs ${fmt(scale.perRunSmallMs.median)} ms)`, holds: perRun <= 1.1 });
+    const more = scale.segmentsLargeMs.median - scale.segmentsSmallMs.median;
+    out.push({ target: `\`segments\` at ${scale.large.segments} segments ≤ 20 ms more than at ${scale.small.segments}`, measured: `+${fmt(more)} ms (${fmt(scale.segmentsLargeMs.median)} vs ${fmt(scale.segmentsSmallMs.median)} ms)`, holds: more <= 20 });
+  }
   if (sizes.length === 0) return out;
   for (const r of sizes) {
     out.push({ target: `rebuild ≥ 0.85 × baseline (${humanCount(r.entries)}, ${r.layout})`, measured: `${fmt(r.ratio)} ×${r.warmRatio !== undefined ? ` (both warm: ${fmt(r.warmRatio)} ×)` : ''}`, holds: r.ratio >= 0.85 });
@@ -531,7 +735,18 @@ function machine() {
   };
 }
 
-function report(m: ReturnType<typeof machine>, sizes: SizeResult[], epochs: EpochsResult | undefined, floor: Summary | undefined, append: AppendResult[], seal: SealResult | undefined, goals: Target[], seconds: number): string {
+function report(
+  m: ReturnType<typeof machine>,
+  sizes: SizeResult[],
+  epochs: EpochsResult | undefined,
+  floor: Summary | undefined,
+  append: AppendResult[],
+  seal: SealResult | undefined,
+  ret: RetentionRow[],
+  scale: ScaleResult | undefined,
+  goals: Target[],
+  seconds: number,
+): string {
   const parts: string[] = [];
   parts.push(
     `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGB} GB RAM, Node ${m.node}, ${m.platform}. ` +
@@ -607,8 +822,29 @@ function report(m: ReturnType<typeof machine>, sizes: SizeResult[], epochs: Epoc
       ),
     );
   }
+  if (ret.length) {
+    parts.push(
+      `**Retention of an aggregated store** (issue 9): keep the newest half of the segments (${fmt(RETENTION_SEGMENT_BYTES / MiB)} MiB each), in a fresh process, on a store aggregated before and on a copy never aggregated (no run-id index to consult); then a \`codex-metrics record --aggregate\` of one entry started while a retention of the aggregated store holds the aggregate lock, and one after it. Milliseconds:`,
+      markdownTable(
+        ['history', 'segments deleted', 'aggregated', 'never aggregated', 'ratio', 'record --aggregate during', 'after', 'retention with it'],
+        ret.map((r) => [humanCount(r.entries), `${r.deleted} of ${r.segments}`, fmtSummary(r.aggregatedMs), fmtSummary(r.plainMs), fmt(r.ratio), fmt(r.recordDuringMs), fmt(r.recordIdleMs), fmt(r.retentionWithRecordMs)]),
+      ),
+    );
+  }
+  if (scale) {
+    parts.push(
+      `**Per run and \`segments\` at ${humanCount(scale.large.entries)} entries** (issue 9): a store of ${scale.large.segments} sealed 10 MiB segments (a million entries generated, their segments copied with new run_ids, ${fmt(scale.generateS)} s) against one of 10k entries (${scale.small.segments} segment); per run as above (append + incremental aggregate, API, 5 interleaved rounds of 20 runs), \`segments --json\` as a whole CLI process (5 runs). Milliseconds:`,
+      markdownTable(
+        ['history', 'segments', 'per run, API ms', '`segments` CLI ms'],
+        [
+          [humanCount(scale.small.entries), String(scale.small.segments), fmtSummary(scale.perRunSmallMs), fmtSummary(scale.segmentsSmallMs)],
+          [humanCount(scale.large.entries), String(scale.large.segments), fmtSummary(scale.perRunLargeMs), fmtSummary(scale.segmentsLargeMs)],
+        ],
+      ),
+    );
+  }
   if (goals.length) {
-    parts.push('**Targets** (issue 5):', markdownTable(['target', 'measured', 'holds'], goals.map((g) => [g.target, g.measured, g.holds ? 'yes' : '**no**'])));
+    parts.push('**Targets** (issues 5 and 9):', markdownTable(['target', 'measured', 'holds'], goals.map((g) => [g.target, g.measured, g.holds ? 'yes' : '**no**'])));
   }
   return `${parts.join('\n\n')}\n`;
 }
@@ -623,6 +859,8 @@ async function main(): Promise<number> {
   let epochs: EpochsResult | undefined;
   let append: AppendResult[] = [];
   let seal: SealResult | undefined;
+  let ret: RetentionRow[] = [];
+  let scale: ScaleResult | undefined;
   try {
     if (ONLY.has('rebuild')) {
       floor = await cliFloor();
@@ -631,19 +869,21 @@ async function main(): Promise<number> {
     }
     if (ONLY.has('append')) append = await benchAppend(root);
     if (ONLY.has('seal')) seal = await benchSeal(root);
+    if (ONLY.has('retention')) ret = await benchRetention(root);
+    if (ONLY.has('scale') && SCALE_ENTRIES > 0) scale = await benchScale(root);
   } catch (err) {
     check(false, `did not complete: ${(err as Error).stack ?? String(err)}`);
   } finally {
     if (!args.keep) await rm(root, { recursive: true, force: true });
   }
   const seconds = (performance.now() - started) / 1000;
-  const goals = targets(sizes);
-  const text = report(m, sizes, epochs, floor, append, seal, goals, seconds);
+  const goals = targets(sizes, ret, scale);
+  const text = report(m, sizes, epochs, floor, append, seal, ret, scale, goals, seconds);
   process.stdout.write(`\n${text}\n`);
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'latest.json'),
-    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, targets: goals, failures }, null, 2)}\n`,
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, retention: ret, scale, targets: goals, failures }, null, 2)}\n`,
   );
   // Only a full run of every section speaks for the README; quick runs must not overwrite it.
   if (!QUICK && !args.sizes && !args.only && failures.length === 0) await writeFile(join(RESULTS, 'README-table.md'), text);
