@@ -48,7 +48,10 @@ export const retentionCommand: Command = {
       ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),
       ...result.deleted.map((f) => `${deleted} ${f}`),
       `${deleted} ${plural(result.deleted.length, 'segment')}, ${kept} ${result.kept}`,
+      ...(result.keptUnarchived ? [`${kept} ${plural(result.keptUnarchived, 'segment')} the policy would delete: not archived yet (run \`codex-metrics archive\`)`] : []),
     ].join('\n');
-    ctx.print(human, { deleted: result.deleted, kept: result.kept });
+    // keptUnarchived only with an archive configured: without one the contract's shape is unchanged.
+    const unarchived = result.keptUnarchived === undefined ? {} : { keptUnarchived: result.keptUnarchived };
+    ctx.print(human, { deleted: result.deleted, kept: result.kept, ...unarchived });
   },
 };

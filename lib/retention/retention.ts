@@ -17,6 +17,7 @@ import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
 import { runIdIndexes } from '../aggregate/run-ids.js';
 import { planRetention, type Floor } from './plan.js';
+import { archiveFloor } from '../archive/floor.js';
 
 export interface RetentionOptions extends StoreOptions {
   dryRun?: boolean;
@@ -32,6 +33,8 @@ export interface RetentionResult {
   dryRun: boolean;
   /** Highest seq folded into the retained base. */
   foldedThrough: number;
+  /** With an archive configured: segments the policy would delete, kept because they are not archived yet. */
+  keptUnarchived?: number;
 }
 
 /**
@@ -111,7 +114,10 @@ export async function retention(options: RetentionOptions | string = {}): Promis
     const st = await ifExists(() => lstat(join(paths.segments, s.file)));
     if (st?.isFile()) candidates.push({ ...s, storedBytes: st.size });
   }
-  const plan = planRetention(candidates, config.retention, await retentionFloors(ctx, reducers), ctx.clock.now());
+  const floors = await retentionFloors(ctx, reducers);
+  const archived = await archiveFloor(paths, config, candidates);
+  const plan = planRetention(candidates, config.retention, archived ? [...floors, archived] : floors, ctx.clock.now());
+  const unarchived = archived ? { keptUnarchived: planRetention(candidates, config.retention, floors, ctx.clock.now()).delete.length - plan.delete.length } : {};
   if (plan.heldBy) log.info({ floor: plan.heldBy.name, seq: plan.heldBy.seq }, 'retention: keeps segments the policy would delete until this floor reaches them');
 
   if (opts.dryRun || plan.delete.length === 0) {
@@ -121,7 +127,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
       const pending = await listPending(paths);
       if (pending.ready.length + pending.merging.length > 0) await tryWithWriter(paths, config, log, { waitMs: 0, clock: ctx.clock }, async () => undefined);
     }
-    return { deleted: plan.delete.map((c) => c.file), kept: plan.keep.length, dryRun: opts.dryRun === true, foldedThrough: plan.through };
+    return { deleted: plan.delete.map((c) => c.file), kept: plan.keep.length, dryRun: opts.dryRun === true, foldedThrough: plan.through, ...unarchived };
   }
   const { through } = plan;
 
@@ -155,7 +161,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
     });
     const kept = (await scanSegmentsDir(paths)).segments.length;
     log.info({ deleted: deleted.length, kept, through }, 'retention: deleted sealed segments');
-    return { deleted, kept, dryRun: false, foldedThrough: through };
+    return { deleted, kept, dryRun: false, foldedThrough: through, ...unarchived };
   } finally {
     await aggLock.release();
   }
