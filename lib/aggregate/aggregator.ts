@@ -11,7 +11,9 @@ import { listPending } from '../store/pending.js';
 import { tryWithWriter } from '../store/writer.js';
 import {
   activeFileOf,
+  basePath,
   checkpointPath,
+  ReducerMismatchError,
   dropCheckpoint,
   fingerprintAt,
   runIdsPath,
@@ -153,6 +155,21 @@ function outputsPresent(ctx: StoreContext, out: string, files: OutputFile[]): bo
 }
 
 /**
+ * The reducer's retained base. One folded by another version of the reducer
+ * is no base at all when an archive holds what it covers (the pass reads
+ * that from the archive and folds a new one); without an archive it is an error.
+ */
+async function usableBase(ctx: StoreContext, reducer: Reducer<any>): Promise<RetainedBase | undefined> {
+  try {
+    return await loadBase(ctx.paths, reducer);
+  } catch (err) {
+    if (!(err instanceof ReducerMismatchError) || !ctx.config.archive) throw err;
+    ctx.log.warn({ reason: err.message, archive: ctx.config.archive.url }, 'aggregate: the retained base is of another reducer version: rebuilding it from the archive');
+    return undefined;
+  }
+}
+
+/**
  * Bring every output up to date. Reads without the writer lock (merging
  * spilled entries first when the lock is free right now); aggregators of one
  * root take turns on metrics/aggregate.lock, which also guards the run-id index.
@@ -192,7 +209,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
   // those are derived, rewritten by the next pass, and atomic against a crash
   // either way; five fewer fsyncs are a third of a run's cost.
   const durable = config.fsync !== 'never';
-  const base = await loadBase(paths, reducer);
+  const base = await usableBase(ctx, reducer);
   const loaded = opts.rebuild ? undefined : await loadCheckpoint(paths, reducer);
   // Where the checkpoint's segment was not folded away by retention, and the active file is still the one
   // the checkpoint was taken in, nothing was sealed since and the snapshot need not list the segments.
@@ -206,6 +223,13 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       snap = await openSnapshot(paths);
       start = await startPoint(ctx, snap, reducer, base, loaded, opts.rebuild === true);
     }
+    // Segments retention deleted that this pass needs (no base for this reducer, or
+    // one of another version): read from the archive, checked, when there is one.
+    // (A pass from the checkpoint reads none of them; its snapshot may list no segments.)
+    const deletedThrough = (snap.sealed[0]?.seq ?? snap.activeSeq) - 1;
+    const external = config.archive && !start.atCheckpoint && start.cursor.seq <= deletedThrough
+      ? await (await import('../archive/fetch.js')).archivedRange(ctx, start.cursor.seq, deletedThrough)
+      : undefined;
     const idsDir = runIdsPath(paths, reducer);
     if (base && base.counts.runs > 0 && !runIdIndexes.present(idsDir)) {
       // The ids of deleted segments lived only there: no pass can learn them again.
@@ -225,17 +249,18 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     const problems: Problem[] = [];
     let cursor: Cursor;
     try {
-      cursor = await fold({
-        paths,
-        snap,
-        reducer,
-        state: start.state,
-        counts: start.counts,
-        ids,
-        from: start.cursor,
-        problems,
-        read: opts.onProgress ? { onFile: opts.onProgress } : {},
-      });
+      const pass = { paths, snap, reducer, state: start.state, counts: start.counts, ids, problems };
+      const progress = opts.onProgress ? { onFile: opts.onProgress } : {};
+      let from = start.cursor;
+      if (external) {
+        await fold({ ...pass, from, read: { ...progress, untilSeq: deletedThrough, external } });
+        ids.flush(durable);
+        // The deleted history, folded by this reducer: its retained base from now on.
+        const rebuilt: RetainedBase = { version: 1, reducer: { name: reducer.name, version: reducer.version }, seq: deletedThrough, counts: { ...start.counts }, state: reducer.toJSON(start.state), updatedAt: new Date().toISOString() };
+        saveJson(basePath(paths, reducer), rebuilt, durable);
+        from = { seq: deletedThrough + 1, offset: 0, line: 0 };
+      }
+      cursor = await fold({ ...pass, from, read: progress });
       ids.flush(durable);
     } finally {
       ids.close();

@@ -119,6 +119,11 @@ export function activeFileOf(cp: Checkpoint): ActiveFile | undefined {
   return typeof a === 'object' && a !== null && a.seq === cp.cursor.seq && typeof a.id === 'string' ? { seq: a.seq, id: a.id } : undefined;
 }
 
+/** A retained base folded by another reducer (or version): its state cannot go on in this one. */
+export class ReducerMismatchError extends Error {
+  override readonly name = 'ReducerMismatchError';
+}
+
 export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Promise<RetainedBase | undefined> {
   const json = (await readJson(basePath(paths, reducer))) as RetainedBase | undefined;
   if (json === undefined) return undefined;
@@ -126,7 +131,7 @@ export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Pr
     throw new Error(`${basePath(paths, reducer)} has an unknown shape; it holds deleted history, so it is not rebuilt: restore it from a backup`);
   }
   if (json.reducer?.name !== reducer.name || json.reducer?.version !== reducer.version) {
-    throw new Error(`${basePath(paths, reducer)} was folded by reducer ${json.reducer?.name} v${json.reducer?.version}; ${reducer.name} v${reducer.version} cannot rebuild the segments it covers`);
+    throw new ReducerMismatchError(`${basePath(paths, reducer)} was folded by reducer ${json.reducer?.name} v${json.reducer?.version}; ${reducer.name} v${reducer.version} cannot rebuild the segments it covers`);
   }
   return json;
 }

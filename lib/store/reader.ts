@@ -186,11 +186,25 @@ export function openSegment(paths: StorePaths, s: SegmentName): { fd: number; fi
   }
 }
 
+/**
+ * A sealed segment kept elsewhere (an archive), read before the local ones:
+ * retention deleted it here. `fetch` hands over a local copy checked against
+ * its sha256, removed by `release`.
+ */
+export interface ExternalSegment {
+  seq: number;
+  file: string;
+  compressed: boolean;
+  fetch(): Promise<{ path: string; release(): Promise<void> }>;
+}
+
 export interface ReadOptions {
   /** Called before each file is read: progress reports. */
   onFile?: (file: string, index: number, total: number) => void;
   /** Stop after this seq (inclusive); the active file is read only when it is within bounds. */
   untilSeq?: number;
+  /** Segments deleted here, read from elsewhere in seq order before the local ones. */
+  external?: readonly ExternalSegment[];
 }
 
 /**
@@ -210,7 +224,11 @@ export async function readFrom(
   if (from.seq > snap.activeSeq) {
     throw new StoreError(`cursor seq ${from.seq} is past the active segment ${snap.activeSeq}`);
   }
-  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; fd?: number; end?: number; sealed?: SegmentName }> = [];
+  const files: Array<{ seq: number; file: string; compressed: boolean; path: string; fd?: number; end?: number; sealed?: SegmentName; external?: ExternalSegment }> = [];
+  for (const e of opts.external ?? []) {
+    if (e.seq < from.seq || e.seq > until) continue;
+    files.push({ seq: e.seq, file: e.file, compressed: e.compressed, path: '', external: e });
+  }
   for (const s of snap.sealed) {
     if (s.seq < from.seq || s.seq > until) continue;
     files.push({ seq: s.seq, file: s.file, compressed: s.compressed, path: join(paths.segments, s.file), sealed: s });
@@ -236,6 +254,7 @@ export async function readFrom(
       cursor = start;
       continue;
     }
+    const fetched = f.external ? await f.external.fetch() : undefined;
     const opened = f.sealed ? openSegment(paths, f.sealed) : undefined;
     let line = start.line;
     const at: LineAt = { seq: f.seq, offset: 0, line: 0, file: opened?.file ?? f.file };
@@ -243,7 +262,7 @@ export async function readFrom(
       const fd = opened?.fd ?? f.fd;
       const scan = await scanLines(
         {
-          path: f.path,
+          path: fetched?.path ?? f.path,
           compressed: opened?.compressed ?? f.compressed,
           start: start.offset,
           ...(fd !== undefined ? { fd } : {}),
@@ -262,6 +281,7 @@ export async function readFrom(
       throw new StoreError(`cannot read ${at.file}: ${(err as Error).message} (try codex-metrics verify)`);
     } finally {
       if (opened) closeSync(opened.fd);
+      await fetched?.release();
     }
   }
   return cursor;
