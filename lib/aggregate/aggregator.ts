@@ -4,11 +4,7 @@ import { join, resolve } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { batchWrites, writeJsonAtomic } from '../store/files.js';
-import { lock } from '../store/lock.js';
-import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { measureAhead, openSnapshot, type Cursor, type Snapshot } from '../store/reader.js';
-import { listPending } from '../store/pending.js';
-import { tryWithWriter } from '../store/writer.js';
+import { measureAhead, openSnapshot, Store, type Cursor, type Snapshot, type StoreContext, type StoreOptions } from '../store/store.js';
 import {
   activeFileOf,
   basePath,
@@ -68,7 +64,7 @@ export interface AggregateResult {
 const FIRST_PASS = 'no checkpoint yet';
 
 export function aggregateLockPath(ctx: StoreContext): string {
-  return join(ctx.paths.metrics, 'aggregate.lock');
+  return ctx.paths.aggregateLock;
 }
 
 interface Start<S> {
@@ -176,30 +172,23 @@ async function usableBase(ctx: StoreContext, reducer: Reducer<any>): Promise<Ret
  */
 export async function aggregate(options: AggregateOptions | string = {}): Promise<AggregateResult> {
   const opts = typeof options === 'string' ? { dir: options } : options;
-  const ctx = storeContext(opts);
+  const store = await Store.open(opts);
+  const ctx = store.context;
   const reducer: Reducer<any> = opts.reducer ?? orchestratorReducer;
   const out = opts.out ?? ctx.paths.root;
-  await checkRoot(ctx.paths, true);
   // Found before any output is written, not half way through.
   for (const dir of [out, join(out, 'metrics')]) {
     const st = ifExistsSync(() => lstatSync(dir));
     if (st && !st.isDirectory()) throw new StoreError(`--out: ${dir} exists and is not a directory`);
   }
-  mkdirSync(ctx.paths.metrics, { recursive: true });
-  const held = await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: opts.lockWaitMs ?? 120_000 });
-  if (!held) throw new StoreError(`another aggregator holds ${aggregateLockPath(ctx)}`);
-  try {
-    // Merge spilled entries only when there are some: a lock holder first moves the
-    // active file's torn tail away, and without a merge to make that necessary the
-    // bytes after the last newline may be a line another writer is still writing.
-    const pending = await listPending(ctx.paths);
-    if (pending.ready.length + pending.merging.length > 0) {
-      await tryWithWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 0 }, async () => undefined);
-    }
-    return await aggregateLocked(ctx, reducer, out, opts);
-  } finally {
-    await held.release();
-  }
+  return store.withAggregateLock(
+    'aggregate',
+    async () => {
+      await store.mergeIfAny();
+      return aggregateLocked(ctx, reducer, out, opts);
+    },
+    opts.lockWaitMs,
+  );
 }
 
 /** The pass itself; caller holds the aggregate lock. Also used by retention. */

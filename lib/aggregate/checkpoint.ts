@@ -5,9 +5,7 @@ import { ifExistsSync } from '../errors.js';
 import { createGunzip } from 'node:zlib';
 import { join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
-import type { StorePaths } from '../store/names.js';
-import { closeBlocks, readBlocks } from '../store/lines.js';
-import { openSegment, type ActiveFile, type Cursor, type Snapshot } from '../store/reader.js';
+import { closeBlocks, openSegment, readBlocks, type ActiveFile, type Cursor, type Snapshot, type StorePaths } from '../store/store.js';
 import type { Reducer } from './reducer.js';
 
 /** Lines a pass looked at, by what became of them. */

@@ -1,5 +1,5 @@
-import { comparePositions, type StorePaths } from '../store/names.js';
-import { readFrom, type Cursor, type ReadOptions, type Snapshot } from '../store/reader.js';
+import { comparePositions } from '../store/names.js';
+import { readFrom, type Cursor, type ReadOptions, type Snapshot, type StorePaths } from '../store/store.js';
 import type { Counts } from './checkpoint.js';
 import { classifyLine } from './classify.js';
 import type { Reducer } from './reducer.js';

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { StoreContext } from '../store/recorder.js';
+import type { StoreContext } from '../store/store.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';

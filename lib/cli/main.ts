@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type ConfigOptions } from '../config.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { storePaths } from '../store/names.js';
-import { systemClock } from '../store/clock.js';
+// The light part of the front door: the whole store module graph is loaded only by the command that runs.
+import { storeContext } from '../store/context.js';
 import { adviceFor } from './advice.js';
 import type { CliIO, Command, CommandRun, OptionSpec } from './command.js';
 import { lineLogger } from './log-lines.js';
@@ -198,10 +198,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const json = values['json'] === true;
     const log = json || logFormat === 'json' ? createLogger(config.logLevel) : lineLogger(config.logLevel, io.stderr);
     const ctx: CommandRun = {
-      config,
-      log,
-      paths: storePaths(config.dir),
-      clock: systemClock,
+      ...storeContext({ config, log }),
       values,
       positionals: parsed.positionals,
       json,

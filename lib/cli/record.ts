@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { Recorder } from '../store/recorder.js';
+import { Recorder } from '../store/store.js';
 import { plural, sealedLine, type Command } from './command.js';
 import { runAggregate } from './aggregate.js';
 

@@ -1,4 +1,4 @@
-import { Recorder } from '../store/recorder.js';
+import { Recorder } from '../store/store.js';
 import { plural, sealedLine, type Command } from './command.js';
 
 export const rotateCommand: Command = {

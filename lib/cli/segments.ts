@@ -1,8 +1,5 @@
-import { loadBase, loadCheckpoint } from '../aggregate/checkpoint.js';
-import { orchestratorReducer } from '../aggregate/orchestrator.js';
-import { checkRoot } from '../store/recorder.js';
-import { listSegments } from '../store/segments.js';
-import { knownStoreId } from '../store/segment-index.js';
+import { listSegments } from '../aggregate/listing.js';
+import { Store } from '../store/store.js';
 import { humanSize, shortTime, table, type Command } from './command.js';
 
 export const segmentsCommand: Command = {
@@ -15,15 +12,8 @@ export const segmentsCommand: Command = {
     'folded: every line of the segment is in the aggregate checkpoint (or the retained base).',
   ].join('\n'),
   async run(ctx) {
-    await checkRoot(ctx.paths, true);
-    const segments = await listSegments(ctx);
-    const cp = await loadCheckpoint(ctx.paths, orchestratorReducer);
-    const cursor = cp?.ok ? cp.value.cursor : undefined;
-    const baseSeq = (await loadBase(ctx.paths, orchestratorReducer).catch(() => undefined))?.seq ?? 0;
-    const rows = segments.map((s) => ({
-      ...s,
-      folded: s.seq <= baseSeq || (cursor !== undefined && (cursor.seq > s.seq || (cursor.seq === s.seq && cursor.offset >= s.bytes))),
-    }));
+    const store = await Store.open({ config: ctx.config, log: ctx.log });
+    const rows = await listSegments(store.context);
     ctx.print(
       rows.length === 0
         ? 'no segments'
@@ -31,7 +21,7 @@ export const segmentsCommand: Command = {
             ['SEQ', 'FILE', 'LINES', 'SIZE', 'FIRST RECORDED', 'LAST RECORDED', 'FOLDED'],
             rows.map((r) => [r.seq, r.state === 'active' ? `${r.file} (active)` : r.file, r.lines, humanSize(r.bytes), shortTime(r.firstRecordedAt), shortTime(r.lastRecordedAt), r.folded ? 'yes' : 'no']),
           ),
-      { storeId: (await knownStoreId(ctx.paths)) ?? null, segments: rows },
+      { storeId: (await store.storeId()) ?? null, segments: rows },
     );
   },
 };

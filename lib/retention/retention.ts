@@ -1,16 +1,8 @@
-import { lstat, mkdir, readdir, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { ifExists, StoreError } from '../errors.js';
+import { readdir } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { ifExists } from '../errors.js';
 import { faultPoint } from '../faults.js';
-import { lock } from '../store/lock.js';
-import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { measureAhead, openSnapshot } from '../store/reader.js';
-import { fsyncDir } from '../store/files.js';
-import { loadIndex, scanSegmentsDir, writeIndex } from '../store/segment-index.js';
-import { listPending } from '../store/pending.js';
-import { raiseSeqFloor } from '../store/identity.js';
-import { tryWithWriter, withWriter } from '../store/writer.js';
-import { aggregateLockPath } from '../aggregate/aggregator.js';
+import { measureAhead, openSnapshot, Store, type StoreContext, type StoreOptions } from '../store/store.js';
 import { basePath, checkpointPath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
@@ -105,64 +97,30 @@ async function retentionFloors(ctx: StoreContext, reducers: readonly Reducer<any
  */
 export async function retention(options: RetentionOptions | string = {}): Promise<RetentionResult> {
   const opts = typeof options === 'string' ? { dir: options } : options;
-  const ctx = storeContext(opts);
-  const { paths, config, log } = ctx;
-  await checkRoot(paths, true);
+  const store = await Store.open(opts);
+  const ctx = store.context;
+  const { config, log } = ctx;
   const reducers = opts.reducers ?? [orchestratorReducer];
-  const candidates = [];
-  for (const s of (await scanSegmentsDir(paths)).segments) {
-    const st = await ifExists(() => lstat(join(paths.segments, s.file)));
-    if (st?.isFile()) candidates.push({ ...s, storedBytes: st.size });
-  }
+  const candidates = await store.sealedFiles();
   const floors = await retentionFloors(ctx, reducers);
-  const archived = await archiveFloor(paths, config, candidates);
+  const archived = await archiveFloor(ctx.paths, config, candidates);
   const plan = planRetention(candidates, config.retention, archived ? [...floors, archived] : floors, ctx.clock.now());
   const unarchived = archived ? { keptUnarchived: planRetention(candidates, config.retention, floors, ctx.clock.now()).delete.length - plan.delete.length } : {};
   if (plan.heldBy) log.info({ floor: plan.heldBy.name, seq: plan.heldBy.seq }, 'retention: keeps segments the policy would delete until this floor reaches them');
 
   if (opts.dryRun || plan.delete.length === 0) {
     // Retention is one of the lock holders that merge spilled entries, even with nothing to delete.
-    // Only when there are some: taking the lock also moves a torn tail away (see aggregate()).
-    if (!opts.dryRun) {
-      const pending = await listPending(paths);
-      if (pending.ready.length + pending.merging.length > 0) await tryWithWriter(paths, config, log, { waitMs: 0, clock: ctx.clock }, async () => undefined);
-    }
+    if (!opts.dryRun) await store.mergeIfAny();
     return { deleted: plan.delete.map((c) => c.file), kept: plan.keep.length, dryRun: opts.dryRun === true, foldedThrough: plan.through, ...unarchived };
   }
   const { through } = plan;
-
-  await mkdir(paths.metrics, { recursive: true });
-  const aggLock = await lock(aggregateLockPath(ctx), { staleMs: config.lockStaleMs, log, waitMs: 120_000 });
-  if (!aggLock) throw new StoreError('retention: an aggregator holds the aggregate lock');
-  try {
+  return store.withAggregateLock('retention', async () => {
     await warnUnfolded(ctx, reducers);
     for (const r of reducers) await foldInto(ctx, r, through);
     faultPoint('retention:after-fold');
-    const { value: deleted } = await withWriter(paths, config, log, { waitMs: 30_000, clock: ctx.clock }, async () => {
-      // Before anything goes: whatever files are lost later, no seq up to `through` is handed out again.
-      raiseSeqFloor(paths, through, config.fsync !== 'never');
-      const dir = await scanSegmentsDir(paths);
-      const gone: string[] = [];
-      // A plain twin left by a crash mid-compression goes with its segment, else it would stand in for it.
-      for (const s of [...dir.twins, ...dir.segments]) {
-        if (s.seq > through) continue;
-        const path = join(paths.segments, s.file);
-        const st = await ifExists(() => lstat(path));
-        if (!st?.isFile()) continue;
-        await unlink(path);
-        if (!dir.twins.includes(s)) gone.push(s.file);
-        faultPoint('retention:mid-delete');
-      }
-      if (config.fsync !== 'never') fsyncDir(paths.segments);
-      // The directory is the truth: drop the deleted records, and rebuild an index that was lost.
-      const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
-      writeIndex(paths, index, config.fsync !== 'never');
-      return gone;
-    });
-    const kept = (await scanSegmentsDir(paths)).segments.length;
+    const deleted = await store.deleteThrough(through);
+    const kept = (await store.sealedFiles()).length;
     log.info({ deleted: deleted.length, kept, through }, 'retention: deleted sealed segments');
     return { deleted, kept, dryRun: false, foldedThrough: through, ...unarchived };
-  } finally {
-    await aggLock.release();
-  }
+  });
 }

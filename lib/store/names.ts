@@ -12,6 +12,8 @@ export interface StorePaths {
   storeFile: string;
   corrupt: string;
   metrics: string;
+  /** metrics/aggregate.lock: aggregators of one root take turns; the exclusive section takes it first. */
+  aggregateLock: string;
 }
 
 export const ACTIVE_FILE = 'metrics.json';
@@ -32,6 +34,7 @@ export function storePaths(root: string): StorePaths {
     storeFile: join(segments, STORE_FILE),
     corrupt: join(root, 'metrics.corrupt'),
     metrics: join(root, 'metrics'),
+    aggregateLock: join(root, 'metrics', 'aggregate.lock'),
   };
 }
 

@@ -1,23 +1,13 @@
-import { lstatSync } from 'node:fs';
-import { loadConfig, type Config, type ConfigOptions } from '../config.js';
-import { ifExistsSync, StoreError } from '../errors.js';
-import { defaultLogger, type Logger } from '../log.js';
+import type { Config } from '../config.js';
+import { checkRoot, type StoreContext } from './context.js';
 import { entryLinesFromText, entryLinesFromValues } from './entries.js';
-import { systemClock, type Clock } from './clock.js';
-import { storePaths, type StorePaths } from './names.js';
-import { spill } from './pending.js';
 import type { SegmentRecord } from './segment-index.js';
-import { tryWithWriter, withWriter } from './writer.js';
+import { Store, type OpenOptions } from './store.js';
 
-export interface StoreOptions extends ConfigOptions {
-  /** A ready config (skips loading); options above are ignored then. */
-  config?: Config;
-  log?: Logger;
-  /** The store's time (rotation, sealing times, retention's age limit); tests pass their own. */
-  clock?: Clock;
-}
+// Where they were first defined; the store's front door (store.ts) is where to import them from.
+export { checkRoot, storeContext, type StoreContext, type StoreOptions } from './context.js';
 
-export interface RecorderOptions extends StoreOptions {
+export interface RecorderOptions extends OpenOptions {
   /** How long an append waits for a busy lock before spilling to metrics.pending/. */
   lockWaitMs?: number;
 }
@@ -37,27 +27,6 @@ export interface RotateResult {
   merged: number;
 }
 
-export interface StoreContext {
-  config: Config;
-  paths: StorePaths;
-  log: Logger;
-  clock: Clock;
-}
-
-export function storeContext(options: StoreOptions | string = {}): StoreContext {
-  const opts = typeof options === 'string' ? { dir: options } : options;
-  const config = opts.config ?? loadConfig(opts);
-  const log = opts.log ?? defaultLogger(config.logLevel);
-  return { config, paths: storePaths(config.dir), log, clock: opts.clock ?? systemClock };
-}
-
-/** The metrics root must be a directory or not exist yet; anything else is a clear error. */
-export async function checkRoot(paths: StorePaths, mustExist: boolean): Promise<void> {
-  const st = ifExistsSync(() => lstatSync(paths.root));
-  if (st && !st.isDirectory()) throw new StoreError(`${paths.root} is not a directory`);
-  if (!st && mustExist) throw new StoreError(`${paths.root} does not exist`);
-}
-
 const ROTATE_WAIT_MS = 30_000;
 
 /**
@@ -67,15 +36,17 @@ const ROTATE_WAIT_MS = 30_000;
  */
 export class Recorder {
   private constructor(
-    readonly context: StoreContext,
+    readonly store: Store,
     private readonly lockWaitMs: number,
   ) {}
 
   static async open(options: RecorderOptions | string = {}): Promise<Recorder> {
     const opts = typeof options === 'string' ? { dir: options } : options;
-    const ctx = storeContext(opts);
-    await checkRoot(ctx.paths, false);
-    return new Recorder(ctx, opts.lockWaitMs ?? 250);
+    return new Recorder(await Store.open(opts, { mustExist: false }), opts.lockWaitMs ?? 250);
+  }
+
+  get context(): StoreContext {
+    return this.store.context;
   }
 
   get config(): Config {
@@ -93,21 +64,19 @@ export class Recorder {
   }
 
   private async appendLines(lines: string[]): Promise<AppendResult> {
-    const { paths, config, log } = this.context;
-    const done = await tryWithWriter(paths, config, log, { waitMs: this.lockWaitMs, clock: this.context.clock }, (s) => s.appendLines(lines));
+    const done = await this.store.tryWriter(this.lockWaitMs, (s) => s.appendLines(lines));
     if (done) return { recorded: lines.length, spilled: false, merged: done.session.merged, sealed: done.session.sealed };
     if (lines.length === 0) return { recorded: 0, spilled: false, merged: 0, sealed: [] };
-    const names = await spill(paths, lines, config.fsync !== 'never');
-    log.info({ first: names[0], entries: lines.length }, 'writer lock busy: spilled entries to metrics.pending/');
+    const names = await this.store.spill(lines);
+    this.context.log.info({ first: names[0], entries: lines.length }, 'writer lock busy: spilled entries to metrics.pending/');
     return { recorded: lines.length, spilled: true, merged: 0, sealed: [] };
   }
 
   /** Seal the active file now; an empty active file is left alone. */
   async rotate(): Promise<RotateResult> {
-    const { paths, config, log } = this.context;
     // Nothing to seal in a root that does not exist; creating it would hide a mistyped --dir.
-    await checkRoot(paths, true);
-    const done = await withWriter(paths, config, log, { waitMs: ROTATE_WAIT_MS, clock: this.context.clock }, (s) => s.seal('rotate'));
+    await checkRoot(this.context.paths, true);
+    const done = await this.store.writer((s) => s.seal('rotate'), ROTATE_WAIT_MS);
     return { sealed: done.value, merged: done.session.merged };
   }
 

@@ -3,7 +3,7 @@ import { ifExists } from '../errors.js';
 import { lastNewlineEnd } from './files.js';
 import { summarizeFile } from './lines.js';
 import { ACTIVE_FILE } from './names.js';
-import type { StoreContext } from './recorder.js';
+import type { StoreContext } from './context.js';
 import { loadIndex } from './segment-index.js';
 
 export interface SegmentInfo {
@@ -19,9 +19,10 @@ export interface SegmentInfo {
 
 /**
  * Sealed segments from the catalogue (in step with the directory), then the
- * active file if there is one, described up to its last complete line.
+ * active file if there is one, described up to its last complete line. What
+ * the store knows; lib/aggregate/listing.ts adds whether each is folded.
  */
-export async function listSegments(ctx: StoreContext): Promise<SegmentInfo[]> {
+export async function describeSegments(ctx: StoreContext): Promise<SegmentInfo[]> {
   const { paths, log } = ctx;
   const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
   const out: SegmentInfo[] = index.segments.map((r) => ({

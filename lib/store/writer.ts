@@ -302,6 +302,10 @@ export async function withWriter<T>(
   work: (session: WriterSession) => Promise<T>,
 ): Promise<{ value: T; session: WriterSession }> {
   const done = await tryWithWriter(paths, config, log, opts, work);
-  if (!done) throw new StoreError(`writer lock ${paths.lock} is busy (held by ${await describeHolder(paths.lock)})`);
+  if (!done) throw await writerBusy(paths);
   return done;
+}
+
+export async function writerBusy(paths: StorePaths): Promise<StoreError> {
+  return new StoreError(`writer lock ${paths.lock} is busy (held by ${await describeHolder(paths.lock)})`);
 }

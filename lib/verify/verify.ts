@@ -2,16 +2,28 @@ import { lstat, open, readdir, readFile, rename, truncate } from 'node:fs/promis
 import { join } from 'node:path';
 import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zlib';
 import { classifyLine } from '../aggregate/classify.js';
-import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { ifExists, StoreError } from '../errors.js';
 import { fsyncDir, quarantine, unlinkIfExists } from '../store/files.js';
-import { lock } from '../store/lock.js';
-import { summarizeFile, splitCompleteLines } from '../store/lines.js';
-import { ACTIVE_FILE, INDEX_FILE, STORE_FILE, parseSegmentName, type SegmentName } from '../store/names.js';
-import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { identityOf, newIdentity, seqFloor } from '../store/identity.js';
-import { describeSegment, readIndex, scanSegmentsDir, writeIndex, type SegmentRecord } from '../store/segment-index.js';
-import { withWriter } from '../store/writer.js';
+import {
+  ACTIVE_FILE,
+  describeSegment,
+  identityOf,
+  INDEX_FILE,
+  newIdentity,
+  parseSegmentName,
+  readIndex,
+  scanSegmentsDir,
+  seqFloor,
+  splitCompleteLines,
+  Store,
+  STORE_FILE,
+  summarizeFile,
+  writeIndex,
+  type SegmentName,
+  type SegmentRecord,
+  type StoreContext,
+  type StoreOptions,
+} from '../store/store.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -248,8 +260,8 @@ async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[];
  */
 export async function verify(options: (StoreOptions & { repair?: boolean }) | string = {}): Promise<VerifyResult> {
   const opts = typeof options === 'string' ? { dir: options } : options;
-  const ctx = storeContext(opts);
-  await checkRoot(ctx.paths, true);
+  const store = await Store.open(opts);
+  const ctx = store.context;
   const repaired: string[] = [];
   if (opts.repair) {
     const first = await checkAll(ctx);
@@ -257,10 +269,8 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
       // Rewriting a segment changes history under the aggregators' checkpoints; the aggregate
       // lock (taken before the writer lock, in retention's order) keeps them out meanwhile.
       const aggregated = first.checks.some((c) => c.error) && (await ifExists(() => lstat(ctx.paths.metrics))) !== undefined;
-      const aggLock = aggregated ? await lock(aggregateLockPath(ctx), { staleMs: ctx.config.lockStaleMs, log: ctx.log, waitMs: 120_000 }) : undefined;
-      if (aggregated && !aggLock) throw new StoreError(`verify --repair: an aggregator holds ${aggregateLockPath(ctx)}`);
-      try {
-        await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000 }, async () => {
+      const repair = async () => {
+        await store.writer(async () => {
           // prepare() has already moved the active file's torn tail away and merged pending entries.
           const resolved = new Set<number>();
           for (const t of first.twins) {
@@ -297,16 +307,16 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
           writeIndex(ctx.paths, { version: 1, lastSeq, ...(id.state === 'ok' ? { storeId: id.file.storeId } : {}), segments: records }, true);
           repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
         });
-        if (aggLock) {
+        if (aggregated) {
           // The next aggregate rebuilds from the repaired segments instead of carrying on from the damaged ones.
           const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
           for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
             if (await unlinkIfExists(join(ctx.paths.metrics, n))) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
           }
         }
-      } finally {
-        await aggLock?.release();
-      }
+      };
+      if (aggregated) await store.withAggregateLock('verify --repair', repair);
+      else await repair();
       for (const r of repaired) ctx.log.warn({ repair: r }, 'verify --repair');
     }
   }

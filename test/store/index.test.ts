@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { storePaths } from '../../lib/store/names.js';
 import { storeContext } from '../../lib/store/recorder.js';
 import { readIndex, type SegmentIndex } from '../../lib/store/segment-index.js';
-import { listSegments } from '../../lib/store/segments.js';
+import { describeSegments as listSegments } from '../../lib/store/segments.js';
 import { loadConfig } from '../../lib/config.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { entries, openRecorder, readStore } from '../helpers/store.js';

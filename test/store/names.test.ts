@@ -84,6 +84,7 @@ describe('store/names', () => {
       storeFile: '/r/metrics.segments/store.json',
       corrupt: '/r/metrics.corrupt',
       metrics: '/r/metrics',
+      aggregateLock: '/r/metrics/aggregate.lock',
     });
   });
 });
