@@ -3,7 +3,7 @@ import { parseCount } from '../config.js';
 import { parseTime, parseWhere, type EntryFilter } from '../query/filter.js';
 import { entryPrinter, FORMATS, type Format } from '../query/format.js';
 import { query } from '../query/query.js';
-import { checkRoot } from '../store/recorder.js';
+import { checkRoot } from '../store/store.js';
 import { plural, type Command } from './command.js';
 import { dataOut, terminalWidth } from './output.js';
 

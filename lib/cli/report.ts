@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { writeReport } from '../report/report.js';
-import { checkRoot } from '../store/recorder.js';
+import { checkRoot } from '../store/store.js';
 import { type Command } from './command.js';
 import { progress } from './aggregate.js';
 

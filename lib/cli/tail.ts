@@ -1,7 +1,7 @@
 import { parseCount } from '../config.js';
 import { UsageError } from '../errors.js';
 import { tail } from '../query/tail.js';
-import { checkRoot } from '../store/recorder.js';
+import { checkRoot } from '../store/store.js';
 import { type Command, type CommandRun } from './command.js';
 import { dataOut } from './output.js';
 

@@ -1,6 +1,5 @@
 import { UsageError } from '../errors.js';
-import { timeOf } from '../store/lines.js';
-import type { SegmentRecord } from '../store/segment-index.js';
+import { timeOf, type SegmentRecord } from '../store/store.js';
 
 /**
  * Which stored entries a query wants: `recorded_at` in [since, until) and

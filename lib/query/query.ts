@@ -1,7 +1,4 @@
-import { openSnapshot, readFrom } from '../store/reader.js';
-import type { StoreContext } from '../store/recorder.js';
-import { readIndex, type SegmentRecord } from '../store/segment-index.js';
-import type { SegmentName } from '../store/names.js';
+import { openSnapshot, readFrom, readIndex, type SegmentName, type SegmentRecord, type StoreContext } from '../store/store.js';
 import { matches, segmentOutside, type EntryFilter } from './filter.js';
 
 /** A parsed stored line that is a JSON object: what the store calls an entry. */

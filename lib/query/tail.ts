@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
-import { openSnapshot, readFrom, type Cursor, type Snapshot } from '../store/reader.js';
-import type { StoreContext } from '../store/recorder.js';
+import { openSnapshot, readFrom, type Cursor, type Snapshot, type StoreContext } from '../store/store.js';
 import { entryOf } from './query.js';
 
 export interface TailOptions {

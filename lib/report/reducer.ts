@@ -1,6 +1,6 @@
 import { CHECKED_FIELD_COUNT, missingFieldsOf } from '../aggregate/orchestrator.js';
 import { decodeNumber, encodeNumber, isFiniteNumber, type Reducer } from '../aggregate/reducer.js';
-import { timeOf } from '../store/lines.js';
+import { timeOf } from '../store/store.js';
 
 /**
  * The report's own series, fed run by run like any reducer and kept by the

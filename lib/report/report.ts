@@ -4,7 +4,7 @@ import { aggregate, type AggregateResult } from '../aggregate/aggregator.js';
 import { loadCheckpoint } from '../aggregate/checkpoint.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import { writeTextAtomic } from '../store/files.js';
-import { storeContext, type StoreOptions } from '../store/recorder.js';
+import { storeContext, type StoreOptions } from '../store/store.js';
 import { renderPage, type OutputsOnDisk } from './page.js';
 import { reportReducer, seriesOf, type ReportState } from './reducer.js';
 

@@ -190,7 +190,7 @@ export class Store {
   }
 }
 
-export { type StoreContext, type StoreOptions, storeContext } from './context.js';
+export { checkRoot, type StoreContext, type StoreOptions, storeContext } from './context.js';
 export { Recorder, type AppendResult, type RecorderOptions, type RotateResult } from './recorder.js';
 export { systemClock, type Clock } from './clock.js';
 export type { StorePaths } from './names.js';
@@ -205,4 +205,4 @@ export { closeBlocks, readBlocks } from './lines.js';
 export { ACTIVE_FILE, INDEX_FILE, STORE_FILE, parseSegmentName, type SegmentName } from './names.js';
 export { describeSegment, readIndex, scanSegmentsDir, writeIndex } from './segment-index.js';
 export { identityOf, newIdentity, seqFloor } from './identity.js';
-export { splitCompleteLines, summarizeFile } from './lines.js';
+export { splitCompleteLines, summarizeFile, timeOf } from './lines.js';
