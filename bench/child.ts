@@ -9,6 +9,7 @@
  *   child.js append DIR N PREFIX    N appends of one entry each (a concurrent writer)
  *   child.js perrun DIR REPS SEED   append one entry + aggregate, REPS times (per-run cost through the API)
  *   child.js retention DIR KEEP     retention keeping the newest KEEP sealed segments
+ *   child.js segments DIR           the `segments --json` command, in process (without Node's start-up)
  */
 import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -18,6 +19,7 @@ import { aggregate } from '../lib/aggregate/aggregator.js';
 import { scanLines } from '../lib/store/lines.js';
 import { Recorder } from '../lib/store/recorder.js';
 import { retention } from '../lib/retention/retention.js';
+import { main as cli } from '../lib/cli/main.js';
 import { EntrySource, storeFiles } from './generate.js';
 
 export interface ChildResult {
@@ -100,22 +102,41 @@ async function perRun(dir: string, reps: number, seed: number): Promise<Record<s
   const recorder = await Recorder.open(opts);
   const source = new EntrySource(seed, 0);
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   for (let i = 0; i < reps + 2; i++) {
     const entry = source.nextEntry();
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     await recorder.append(entry);
     const r = await aggregate(opts);
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     if (r.mode !== 'incremental' || r.linesRead !== 1) throw new Error(`per-run: expected an incremental pass over 1 line, got ${r.mode} over ${r.linesRead}`);
-    if (i >= 2) times.push(ms);
+    if (i >= 2) {
+      times.push(ms);
+      cpuTimes.push((cpu.user + cpu.system) / 1000);
+    }
   }
   await recorder.close();
-  return { times };
+  return { times, cpuTimes };
 }
 
 async function retain(dir: string, keep: number): Promise<Record<string, unknown>> {
   const r = await retention({ dir, logLevel: 'silent', retention: { maxSegments: keep } });
   return { deleted: r.deleted.length, kept: r.kept };
+}
+
+async function segments(dir: string): Promise<Record<string, unknown>> {
+  let out = '';
+  const stdout = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const stderr = new Writable({ write: (_chunk, _enc, cb) => cb() });
+  const code = await cli(['segments', '--json', '--dir', dir], { stdout, stderr, stdin: process.stdin, env: process.env });
+  return { code, segments: code === 0 ? (JSON.parse(out) as { segments: unknown[] }).segments.length : -1 };
 }
 
 function hashSeed(s: string): number {
@@ -132,10 +153,11 @@ const work: Record<string, () => Promise<Record<string, unknown>>> = {
   append: () => append(dir!, Number(rest[0]), rest[1]!),
   perrun: () => perRun(dir!, Number(rest[0]), Number(rest[1])),
   retention: () => retain(dir!, Number(rest[0])),
+  segments: () => segments(dir!),
 };
 const run = task !== undefined ? work[task] : undefined;
 if (!run || !dir) {
-  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX | perrun DIR REPS SEED | retention DIR KEEP\n');
+  process.stderr.write('usage: child.js rebuild|baseline|parse DIR | append DIR N PREFIX | perrun DIR REPS SEED | retention DIR KEEP | segments DIR\n');
   process.exit(2);
 }
 // Concurrent writers start together: the parent names the moment.

@@ -502,6 +502,8 @@ interface RetentionRow {
   aggregatedMs: Summary;
   plainMs: Summary;
   ratio: number;
+  /** The same by CPU time (user + system): steadier when other work shares the machine. */
+  cpuRatio: number;
   /** A `record --aggregate` started while the retention holds the aggregate lock, and one after. */
   recordDuringMs: number;
   recordIdleMs: number;
@@ -553,6 +555,7 @@ async function benchRetention(root: string): Promise<RetentionRow[]> {
     const segments = g.segments[0]!;
     const keep = Math.floor(segments / 2);
     const times = { aggregated: [] as number[], plain: [] as number[] };
+    const cpu = { aggregated: [] as number[], plain: [] as number[] };
     const reps = entries >= 1_000_000 ? Math.min(REPS, 3) : REPS;
     for (let rep = 0; rep < reps; rep++) {
       // Alternating which goes first, so a slow spell or a warm cache favours neither.
@@ -563,6 +566,7 @@ async function benchRetention(root: string): Promise<RetentionRow[]> {
         const c = await runChild(['retention', dir, String(keep)]);
         check(c['deleted'] === segments - keep, `retention of ${kind} ${humanCount(entries)} deleted ${String(c['deleted'])} of ${segments - keep}`);
         times[kind].push(c.ms);
+        cpu[kind].push(c.cpuMs);
         if (rep === 0 && kind === 'aggregated') {
           // Retention never changes an aggregate: a rebuild from the base and what is left counts the same.
           const after = await runChild(['rebuild', dir]);
@@ -593,11 +597,12 @@ async function benchRetention(root: string): Promise<RetentionRow[]> {
       aggregatedMs: summarize(times.aggregated),
       plainMs: summarize(times.plain),
       ratio: summarize(times.aggregated).median / summarize(times.plain).median,
+      cpuRatio: summarize(cpu.aggregated).median / summarize(cpu.plain).median,
       recordDuringMs: during.ms,
       recordIdleMs: idle.ms,
       retentionWithRecordMs,
     };
-    progress(`retention ${humanCount(entries)} (${row.deleted} of ${segments} segments): aggregated ${fmt(row.aggregatedMs.median)} ms vs never aggregated ${fmt(row.plainMs.median)} ms (${fmt(row.ratio)}); record --aggregate during it ${fmt(row.recordDuringMs)} ms, after ${fmt(row.recordIdleMs)} ms`);
+    progress(`retention ${humanCount(entries)} (${row.deleted} of ${segments} segments): aggregated ${fmt(row.aggregatedMs.median)} ms vs never aggregated ${fmt(row.plainMs.median)} ms (${fmt(row.ratio)}, by CPU ${fmt(row.cpuRatio)}); record --aggregate during it ${fmt(row.recordDuringMs)} ms, after ${fmt(row.recordIdleMs)} ms`);
     out.push(row);
     if (!args.keep) await Promise.all(Object.values(master).map((d) => rm(d, { recursive: true, force: true })));
   }
@@ -611,22 +616,21 @@ interface ScaleResult {
   large: { entries: number; segments: number };
   perRunSmallMs: Summary;
   perRunLargeMs: Summary;
+  /** The same runs by CPU time (user + system): steadier when other work shares the machine. */
+  perRunSmallCpuMs: Summary;
+  perRunLargeCpuMs: Summary;
+  /** `segments --json` in a fresh process, without Node's start-up: wall and CPU time. */
   segmentsSmallMs: Summary;
   segmentsLargeMs: Summary;
+  segmentsSmallCpuMs: Summary;
+  segmentsLargeCpuMs: Summary;
   generateS: number;
 }
 
-/** `codex-metrics segments --json`, timed. */
-async function segmentsCli(dir: string, expect: number): Promise<number> {
-  const p = await runProcess([BIN, 'segments', '--json', '--dir', dir]);
-  let n = -1;
-  try {
-    n = (JSON.parse(p.stdout) as { segments: unknown[] }).segments.length;
-  } catch {
-    // reported below
-  }
-  check(p.code === 0 && n === expect, `segments at ${dir}: exit ${p.code}, ${n} segments, expected ${expect}`);
-  return p.ms;
+async function segmentsChild(dir: string, expect: number): Promise<ChildResult> {
+  const c = await runChild(['segments', dir]);
+  check(c['code'] === 0 && c['segments'] === expect, `segments at ${dir}: ${JSON.stringify(c)}, expected ${expect} segments`);
+  return c;
 }
 
 async function benchScale(root: string): Promise<ScaleResult> {
@@ -650,15 +654,16 @@ async function benchScale(root: string): Promise<ScaleResult> {
   }
   // Interleaved rounds, so a slow spell on a shared machine hits both alike.
   const perRun = { small: [] as number[], large: [] as number[] };
-  const seg = { small: [] as number[], large: [] as number[] };
+  const perRunCpu = { small: [] as number[], large: [] as number[] };
+  const seg = { small: [] as ChildResult[], large: [] as ChildResult[] };
   const rounds = 5;
   for (let i = 0; i < rounds; i++) {
-    for (const [key, dir] of [['small', small], ['large', large]] as const) {
+    for (const [key, dir, segments] of [['small', small, gs.segments[0]!], ['large', large, largeSegments]] as const) {
       const r = await runChild(['perrun', dir, '20', String(50 + i)], { BENCH_MAX_BYTES: String(SEGMENT_BYTES) });
       perRun[key].push(...(r['times'] as number[]));
+      perRunCpu[key].push(...(r['cpuTimes'] as number[]));
+      seg[key].push(await segmentsChild(dir, segments + 1));
     }
-    seg.small.push(await segmentsCli(small, gs.segments[0]! + 1));
-    seg.large.push(await segmentsCli(large, largeSegments + 1));
   }
   if (!args.keep) await Promise.all([small, large].map((d) => rm(d, { recursive: true, force: true })));
   const r: ScaleResult = {
@@ -666,11 +671,15 @@ async function benchScale(root: string): Promise<ScaleResult> {
     large: { entries: largeLines, segments: largeSegments },
     perRunSmallMs: summarize(perRun.small),
     perRunLargeMs: summarize(perRun.large),
-    segmentsSmallMs: summarize(seg.small),
-    segmentsLargeMs: summarize(seg.large),
+    perRunSmallCpuMs: summarize(perRunCpu.small),
+    perRunLargeCpuMs: summarize(perRunCpu.large),
+    segmentsSmallMs: summarize(seg.small.map((c) => c.ms)),
+    segmentsLargeMs: summarize(seg.large.map((c) => c.ms)),
+    segmentsSmallCpuMs: summarize(seg.small.map((c) => c.cpuMs)),
+    segmentsLargeCpuMs: summarize(seg.large.map((c) => c.cpuMs)),
     generateS,
   };
-  progress(`scale: per run ${fmt(r.perRunLargeMs.median)} ms at ${humanCount(largeLines)} vs ${fmt(r.perRunSmallMs.median)} ms at 10k; segments ${fmt(r.segmentsLargeMs.median)} vs ${fmt(r.segmentsSmallMs.median)} ms`);
+  progress(`scale: per run ${fmt(r.perRunLargeMs.median)} ms (CPU ${fmt(r.perRunLargeCpuMs.median)}) at ${humanCount(largeLines)} vs ${fmt(r.perRunSmallMs.median)} ms (CPU ${fmt(r.perRunSmallCpuMs.median)}) at 10k; segments ${fmt(r.segmentsLargeMs.median)} vs ${fmt(r.segmentsSmallMs.median)} ms`);
   return r;
 }
 
@@ -685,13 +694,23 @@ interface Target {
 function targets(sizes: SizeResult[], ret: RetentionRow[], scale: ScaleResult | undefined): Target[] {
   const out: Target[] = [];
   for (const r of ret) {
-    out.push({ target: `retention of an aggregated store ≤ 1.5 × of a never-aggregated copy (${humanCount(r.entries)})`, measured: `${fmt(r.ratio)} × (${fmt(r.aggregatedMs.median)} vs ${fmt(r.plainMs.median)} ms)`, holds: r.ratio <= 1.5 });
+    out.push({ target: `retention of an aggregated store ≤ 1.5 × of a never-aggregated copy (${humanCount(r.entries)})`, measured: `${fmt(r.ratio)} × (${fmt(r.aggregatedMs.median)} vs ${fmt(r.plainMs.median)} ms); by CPU time ${fmt(r.cpuRatio)} ×`, holds: r.ratio <= 1.5 });
   }
   if (scale) {
     const perRun = scale.perRunLargeMs.median / scale.perRunSmallMs.median;
-    out.push({ target: `per run (API) at ${humanCount(scale.large.entries)} (${scale.large.segments} segments) ≤ 1.1 × at 10k`, measured: `${fmt(perRun)} × (${fmt(scale.perRunLargeMs.median)} vs ${fmt(scale.perRunSmallMs.median)} ms)`, holds: perRun <= 1.1 });
+    const perRunCpu = scale.perRunLargeCpuMs.median / scale.perRunSmallCpuMs.median;
+    out.push({
+      target: `per run (API) at ${humanCount(scale.large.entries)} (${scale.large.segments} segments) ≤ 1.1 × at 10k`,
+      measured: `${fmt(perRun)} × (${fmt(scale.perRunLargeMs.median)} vs ${fmt(scale.perRunSmallMs.median)} ms); by CPU time ${fmt(perRunCpu)} ×`,
+      holds: perRun <= 1.1,
+    });
     const more = scale.segmentsLargeMs.median - scale.segmentsSmallMs.median;
-    out.push({ target: `\`segments\` at ${scale.large.segments} segments ≤ 20 ms more than at ${scale.small.segments}`, measured: `+${fmt(more)} ms (${fmt(scale.segmentsLargeMs.median)} vs ${fmt(scale.segmentsSmallMs.median)} ms)`, holds: more <= 20 });
+    const moreCpu = scale.segmentsLargeCpuMs.median - scale.segmentsSmallCpuMs.median;
+    out.push({
+      target: `\`segments\` at ${scale.large.segments} segments ≤ 20 ms more than at ${scale.small.segments}`,
+      measured: `+${fmt(more)} ms (${fmt(scale.segmentsLargeMs.median)} vs ${fmt(scale.segmentsSmallMs.median)} ms); by CPU time +${fmt(moreCpu)} ms`,
+      holds: more <= 20,
+    });
   }
   if (sizes.length === 0) return out;
   for (const r of sizes) {
@@ -826,19 +845,19 @@ function report(
     parts.push(
       `**Retention of an aggregated store** (issue 9): keep the newest half of the segments (${fmt(RETENTION_SEGMENT_BYTES / MiB)} MiB each), in a fresh process, on a store aggregated before and on a copy never aggregated (no run-id index to consult); then a \`codex-metrics record --aggregate\` of one entry started while a retention of the aggregated store holds the aggregate lock, and one after it. Milliseconds:`,
       markdownTable(
-        ['history', 'segments deleted', 'aggregated', 'never aggregated', 'ratio', 'record --aggregate during', 'after', 'retention with it'],
-        ret.map((r) => [humanCount(r.entries), `${r.deleted} of ${r.segments}`, fmtSummary(r.aggregatedMs), fmtSummary(r.plainMs), fmt(r.ratio), fmt(r.recordDuringMs), fmt(r.recordIdleMs), fmt(r.retentionWithRecordMs)]),
+        ['history', 'segments deleted', 'aggregated', 'never aggregated', 'ratio', 'ratio by CPU time', 'record --aggregate during', 'after', 'retention with it'],
+        ret.map((r) => [humanCount(r.entries), `${r.deleted} of ${r.segments}`, fmtSummary(r.aggregatedMs), fmtSummary(r.plainMs), fmt(r.ratio), fmt(r.cpuRatio), fmt(r.recordDuringMs), fmt(r.recordIdleMs), fmt(r.retentionWithRecordMs)]),
       ),
     );
   }
   if (scale) {
     parts.push(
-      `**Per run and \`segments\` at ${humanCount(scale.large.entries)} entries** (issue 9): a store of ${scale.large.segments} sealed 10 MiB segments (a million entries generated, their segments copied with new run_ids, ${fmt(scale.generateS)} s) against one of 10k entries (${scale.small.segments} segment); per run as above (append + incremental aggregate, API, 5 interleaved rounds of 20 runs), \`segments --json\` as a whole CLI process (5 runs). Milliseconds:`,
+      `**Per run and \`segments\` at ${humanCount(scale.large.entries)} entries** (issue 9): a store of ${scale.large.segments} sealed 10 MiB segments (a million entries generated, their segments copied with new run_ids, ${fmt(scale.generateS)} s) against one of 10k entries (${scale.small.segments} segment); per run as above (append + incremental aggregate, API, 5 interleaved rounds of 20 runs), \`segments --json\` run in a fresh process, timed without Node's start-up (5 runs); wall and CPU (user + system) time. Milliseconds:`,
       markdownTable(
-        ['history', 'segments', 'per run, API ms', '`segments` CLI ms'],
+        ['history', 'segments', 'per run, API ms', 'per run, CPU ms', '`segments` ms', '`segments` CPU ms'],
         [
-          [humanCount(scale.small.entries), String(scale.small.segments), fmtSummary(scale.perRunSmallMs), fmtSummary(scale.segmentsSmallMs)],
-          [humanCount(scale.large.entries), String(scale.large.segments), fmtSummary(scale.perRunLargeMs), fmtSummary(scale.segmentsLargeMs)],
+          [humanCount(scale.small.entries), String(scale.small.segments), fmtSummary(scale.perRunSmallMs), fmtSummary(scale.perRunSmallCpuMs), fmtSummary(scale.segmentsSmallMs), fmtSummary(scale.segmentsSmallCpuMs)],
+          [humanCount(scale.large.entries), String(scale.large.segments), fmtSummary(scale.perRunLargeMs), fmtSummary(scale.perRunLargeCpuMs), fmtSummary(scale.segmentsLargeMs), fmtSummary(scale.segmentsLargeCpuMs)],
         ],
       ),
     );
