@@ -58,8 +58,8 @@ async function storeIdOf(ctx: StoreContext): Promise<string> {
   return made;
 }
 
-export async function openArchive(ctx: StoreContext, loc: ArchiveLocation, env: NodeJS.ProcessEnv): Promise<ArchiveTarget> {
-  return openTarget(loc, { endpoint: ctx.config.s3Endpoint, env });
+export async function openArchive(ctx: StoreContext, loc: ArchiveLocation, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<ArchiveTarget> {
+  return openTarget(loc, { endpoint: ctx.config.s3Endpoint, env, signal });
 }
 
 /** The archive's catalogue as it stands, or undefined (none yet, or unreadable). */
@@ -104,7 +104,7 @@ export async function archive(options: ArchiveOptions | string = {}): Promise<Ar
   await checkRoot(paths, true);
   const storeId = await storeIdOf(ctx);
   const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
-  const target = await openArchive(ctx, loc, opts.env ?? process.env);
+  const target = await openArchive(ctx, loc, opts.env ?? process.env, opts.signal);
   const held = archivedIn(readRecord(paths), loc.url, storeId);
   const todo = index.segments.filter((s) => held.get(s.file) !== s.sha256);
   const result: ArchiveResult = { archived: [], already: index.segments.length - todo.length, remaining: todo.length, url: loc.url, storeId, dryRun: opts.dryRun === true };
@@ -158,4 +158,31 @@ export async function archive(options: ArchiveOptions | string = {}): Promise<Ar
   if (opts.dryRun) result.remaining = result.archived.length;
   log.info({ archive: loc.url, storeId, archived: result.archived.length, already: result.already, remaining: result.remaining }, 'archive: done');
   return result;
+}
+
+/** How long `record` may spend archiving what it sealed before it leaves the rest to the next run. */
+export const AFTER_SEAL_MS = 10_000;
+
+/**
+ * After a seal, with the writer lock released: archive what is not archived
+ * yet, within `timeoutMs`. A failure or a timeout is a warning: the entries
+ * are acknowledged already, and `archive` (in cron) catches up.
+ */
+export async function archiveAfterSeal(opts: ArchiveOptions & { timeoutMs?: number }): Promise<ArchiveResult | undefined> {
+  const ctx = storeContext(opts);
+  if (!ctx.config.archive) return undefined;
+  const timeoutMs = opts.timeoutMs ?? AFTER_SEAL_MS;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`archiving took longer than ${timeoutMs} ms`)), timeoutMs);
+  try {
+    const result = await archive({ ...opts, config: ctx.config, log: ctx.log, signal: controller.signal });
+    if (result.remaining > 0) ctx.log.warn({ archive: result.url, remaining: result.remaining }, `record: archiving took longer than ${timeoutMs} ms; \`codex-metrics archive\` copies the rest`);
+    return result;
+  } catch (err) {
+    const reason = controller.signal.aborted ? `took longer than ${timeoutMs} ms` : (err as Error).message;
+    ctx.log.warn({ archive: ctx.config.archive.url, reason }, 'record: could not archive the sealed segments now (the entries are recorded; `codex-metrics archive` catches up)');
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }

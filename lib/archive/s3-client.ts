@@ -18,6 +18,8 @@ export interface S3Options {
   /** Attempts for a request that failed in a way worth repeating (network, 5xx, 409). */
   attempts?: number;
   now?: () => Date;
+  /** Aborts every request in flight and every later one (a bounded archive run). */
+  signal?: AbortSignal | undefined;
 }
 
 export class S3Error extends Error {
@@ -139,6 +141,7 @@ export class S3Client {
           path: qs ? `${path}?${qs}` : path,
           headers,
           timeout: this.timeoutMs,
+          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
         },
         resolve,
       );
@@ -165,7 +168,7 @@ export class S3Client {
         res = await this.once(req);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (attempt < this.attempts && code !== undefined && NETWORK_RETRY.has(code)) {
+        if (attempt < this.attempts && code !== undefined && NETWORK_RETRY.has(code) && !this.opts.signal?.aborted) {
           await sleep(100 * 2 ** attempt);
           continue;
         }

@@ -23,11 +23,11 @@ export class S3Target implements ArchiveTarget {
     readonly url: string,
   ) {}
 
-  static fromEnv(loc: Extract<ArchiveLocation, { kind: 's3' }>, endpoint: string | undefined, env: NodeJS.ProcessEnv): S3Target {
+  static fromEnv(loc: Extract<ArchiveLocation, { kind: 's3' }>, endpoint: string | undefined, env: NodeJS.ProcessEnv, signal?: AbortSignal): S3Target {
     const credentials = credentialsFromEnv(env);
     if (!credentials) throw new UsageError(`archive ${loc.url}: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set`);
     const region = env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || 'us-east-1';
-    const client = new S3Client({ endpoint: endpoint ?? `https://s3.${region}.amazonaws.com`, region, credentials });
+    const client = new S3Client({ endpoint: endpoint ?? `https://s3.${region}.amazonaws.com`, region, credentials, signal });
     return new S3Target(client, loc.bucket, loc.prefix, loc.url);
   }
 

@@ -39,11 +39,11 @@ export class ArchiveConflictError extends StoreError {
 }
 
 /** The archive's objects go where the location says; S3 code loads only when used. */
-export async function openTarget(loc: ArchiveLocation, s3: { endpoint: string | undefined; env: NodeJS.ProcessEnv }): Promise<ArchiveTarget> {
+export async function openTarget(loc: ArchiveLocation, s3: { endpoint: string | undefined; env: NodeJS.ProcessEnv; signal?: AbortSignal | undefined }): Promise<ArchiveTarget> {
   if (loc.kind === 'dir') {
     const { DirTarget } = await import('./dir-target.js');
     return new DirTarget(loc.path, loc.url);
   }
   const { S3Target } = await import('./s3-target.js');
-  return S3Target.fromEnv(loc, s3.endpoint, s3.env);
+  return S3Target.fromEnv(loc, s3.endpoint, s3.env, s3.signal);
 }

@@ -43,6 +43,11 @@ export const recordCommand: Command = {
     const recorder = await Recorder.open({ config: ctx.config, log: ctx.log });
     const result = await recorder.appendText(text, source);
     await recorder.close();
+    // The lock is released: copying sealed segments holds up no other writer.
+    if (result.sealed.length > 0 && ctx.config.archive) {
+      const { archiveAfterSeal } = await import('../archive/archiver.js');
+      await archiveAfterSeal({ config: ctx.config, log: ctx.log, env: ctx.io.env });
+    }
     const human = [
       `recorded ${plural(result.recorded, 'entry', 'entries')}${result.spilled ? ' (lock busy: spilled to metrics.pending/)' : ''}`,
       ...(result.merged ? [`merged ${plural(result.merged, 'pending entry', 'pending entries')}`] : []),
