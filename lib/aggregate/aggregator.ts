@@ -15,6 +15,7 @@ import {
   runIdsPath,
   sameFingerprint,
   loadBase,
+  supersedeBase,
   loadCheckpoint,
   saveJson,
   zeroCounts,
@@ -34,6 +35,13 @@ export interface AggregateOptions extends StoreOptions {
   reducer?: Reducer<any>;
   /** Ignore the checkpoint and fold everything again (from the retained base). */
   rebuild?: boolean;
+  /**
+   * The way out when the retained base was folded by a reducer version that
+   * cannot be upgraded and the segments it covers are gone: keep the old base
+   * aside, start an empty one at its seq, and rebuild from what is left
+   * (implies `rebuild`). The outputs then cover only the segments after it.
+   */
+  acceptPartial?: boolean;
   /** Called before each file of the pass (progress). */
   onProgress?: (file: string, index: number, total: number) => void;
   /** How long to wait for another aggregator of the same root. */
@@ -59,6 +67,8 @@ export interface AggregateResult {
   problems: Problem[];
   cursor: Cursor;
   state: unknown;
+  /** Set when history was given up (acceptPartial): the outputs cover segments from this seq on only. */
+  coversFromSeq?: number;
 }
 
 const FIRST_PASS = 'no checkpoint yet';
@@ -198,19 +208,27 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
   // those are derived, rewritten by the next pass, and atomic against a crash
   // either way; five fewer fsyncs are a third of a run's cost.
   const durable = config.fsync !== 'never';
+  const rebuild = opts.rebuild === true || opts.acceptPartial === true;
+  // Asked for, and only where no archive holds the deleted history (a pass reads it from there instead).
+  if (opts.acceptPartial && !config.archive) {
+    const next = await supersedeBase(paths, reducer, durable, new Date(ctx.clock.now()).toISOString());
+    if (next?.partial) {
+      log.warn({ kept: next.partial.superseded, coversFromSeq: next.partial.fromSeq }, `aggregate: gave up the history of segments 1..${next.seq} (folded by ${next.partial.reducer.name} v${next.partial.reducer.version}, no upgrade); the outputs cover segments ${next.partial.fromSeq} onward`);
+    }
+  }
   const base = await usableBase(ctx, reducer);
-  const loaded = opts.rebuild ? undefined : await loadCheckpoint(paths, reducer);
+  const loaded = rebuild ? undefined : await loadCheckpoint(paths, reducer);
   // Where the checkpoint's segment was not folded away by retention, and the active file is still the one
   // the checkpoint was taken in, nothing was sealed since and the snapshot need not list the segments.
   const since = loaded?.ok && !(base && loaded.value.cursor.seq <= base.seq) ? activeFileOf(loaded.value) : undefined;
   let snap = await openSnapshot(paths, since);
   try {
-    let start = await startPoint(ctx, snap, reducer, base, loaded, opts.rebuild === true);
+    let start = await startPoint(ctx, snap, reducer, base, loaded, rebuild);
     if (snap.sealedFrom > 1 && !start.atCheckpoint) {
       // Anything but a pass from the checkpoint reads from before it: it needs every segment.
       await snap.close();
       snap = await openSnapshot(paths);
-      start = await startPoint(ctx, snap, reducer, base, loaded, opts.rebuild === true);
+      start = await startPoint(ctx, snap, reducer, base, loaded, rebuild);
     }
     // Segments retention deleted that this pass needs (no base for this reducer, or
     // one of another version): read from the archive, checked, when there is one.
@@ -306,11 +324,13 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       problems,
       cursor,
       state: start.state,
+      ...(base?.partial ? { coversFromSeq: base.partial.fromSeq } : {}),
     };
   } finally {
     await snap.close();
   }
 }
+
 
 
 /** Drop-in for the orchestrator's call: root runsRoot/taskId, outputs under outRoot/taskId. */

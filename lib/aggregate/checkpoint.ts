@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { ifExistsSync } from '../errors.js';
+import { ifExistsSync, StoreError } from '../errors.js';
 import { createGunzip } from 'node:zlib';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
 import { closeBlocks, openSegment, readBlocks, type ActiveFile, type Cursor, type Snapshot, type StorePaths } from '../store/store.js';
 import type { Reducer } from './reducer.js';
@@ -62,6 +62,32 @@ export interface RetainedBase {
   counts: Counts;
   state: unknown;
   updatedAt: string;
+  /**
+   * Set when a base that could not be upgraded was superseded
+   * (`aggregate --rebuild --accept-partial`): this base then starts empty at
+   * `seq`, and the outputs cover only segments from `fromSeq` on.
+   */
+  partial?: { fromSeq: number; superseded: string; reducer: { name: string; version: number } };
+}
+
+/**
+ * A retained base folded by another version of the reducer, which `upgrade`
+ * could not bring forward, while the segments it covers are gone.
+ */
+export class ReducerMismatchError extends StoreError {
+  constructor(
+    readonly path: string,
+    readonly base: RetainedBase,
+    reducer: Reducer<unknown>,
+    why: string,
+  ) {
+    super(
+      `${path} was folded by reducer ${base.reducer?.name} v${base.reducer?.version} over segments 1..${base.seq}, which retention deleted; ` +
+        `${reducer.name} v${reducer.version} ${why}, and those segments are nowhere to rebuild from. ` +
+        `Way out: \`codex-metrics aggregate --rebuild --accept-partial\` (API: aggregate({ rebuild: true, acceptPartial: true })) rebuilds from the segments that are left; ` +
+        `the outputs then cover segments ${base.seq + 1} onward only, and the old base is kept beside the new one`,
+    );
+  }
 }
 
 const TAIL = 4096;
@@ -117,21 +143,63 @@ export function activeFileOf(cp: Checkpoint): ActiveFile | undefined {
   return typeof a === 'object' && a !== null && a.seq === cp.cursor.seq && typeof a.id === 'string' ? { seq: a.seq, id: a.id } : undefined;
 }
 
-/** A retained base folded by another reducer (or version): its state cannot go on in this one. */
-export class ReducerMismatchError extends Error {
-  override readonly name = 'ReducerMismatchError';
-}
-
 export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Promise<RetainedBase | undefined> {
   const json = (await readJson(basePath(paths, reducer))) as RetainedBase | undefined;
   if (json === undefined) return undefined;
   if (json.version !== 1 || !Number.isSafeInteger(json.seq) || !isCounts(json.counts)) {
     throw new Error(`${basePath(paths, reducer)} has an unknown shape; it holds deleted history, so it is not rebuilt: restore it from a backup`);
   }
-  if (json.reducer?.name !== reducer.name || json.reducer?.version !== reducer.version) {
-    throw new ReducerMismatchError(`${basePath(paths, reducer)} was folded by reducer ${json.reducer?.name} v${json.reducer?.version}; ${reducer.name} v${reducer.version} cannot rebuild the segments it covers`);
+  if (json.reducer?.name === reducer.name && json.reducer?.version === reducer.version) return json;
+  return upgradeBase(basePath(paths, reducer), json, reducer);
+}
+
+/** The base carried forward by the reducer's `upgrade`, or the error that names the way out. */
+function upgradeBase(path: string, base: RetainedBase, reducer: Reducer<unknown>): RetainedBase {
+  const from = base.reducer?.version;
+  if (base.reducer?.name !== reducer.name || typeof from !== 'number' || from > reducer.version) {
+    throw new ReducerMismatchError(path, base, reducer, 'cannot read it');
   }
-  return json;
+  if (!reducer.upgrade) throw new ReducerMismatchError(path, base, reducer, `has no upgrade from v${from}`);
+  try {
+    const state = reducer.upgrade(base.state, from);
+    // What fromJSON cannot read is no upgrade.
+    reducer.fromJSON(state);
+    return { ...base, reducer: { name: reducer.name, version: reducer.version }, state };
+  } catch (err) {
+    throw new ReducerMismatchError(path, base, reducer, `could not upgrade it from v${from} (${(err as Error).message})`);
+  }
+}
+
+/**
+ * The way out of a ReducerMismatchError, asked for by the user: keep the old
+ * base beside the new one, then replace it with an empty base of this
+ * version at the same seq, marked partial. Undefined when the base needs no
+ * superseding. Each step is atomic: a crash leaves the old base (the error
+ * again, and the way out again) or the new one.
+ */
+export async function supersedeBase(paths: StorePaths, reducer: Reducer<unknown>, fsync: boolean, now: string): Promise<RetainedBase | undefined> {
+  let old: RetainedBase;
+  try {
+    await loadBase(paths, reducer);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof ReducerMismatchError)) throw err;
+    old = err.base;
+  }
+  const path = basePath(paths, reducer);
+  const kept = `${path.replace(/\.json$/, '')}.v${old.reducer?.version}-superseded-${now.replace(/[-:.]/g, '')}.json`;
+  writeJsonAtomic(kept, old, fsync);
+  const next: RetainedBase = {
+    version: 1,
+    reducer: { name: reducer.name, version: reducer.version },
+    seq: old.seq,
+    counts: zeroCounts(),
+    state: reducer.toJSON(reducer.init()),
+    updatedAt: now,
+    partial: { fromSeq: old.seq + 1, superseded: basename(kept), reducer: old.reducer },
+  };
+  saveJson(path, next, fsync);
+  return next;
 }
 
 export function saveJson(path: string, value: Checkpoint | RetainedBase, fsync: boolean): void {

@@ -3,11 +3,28 @@
  * `step`. State must survive toJSON/fromJSON exactly (insertion order kept,
  * maps as arrays of pairs), so a checkpoint resumes where the pass stopped
  * and incremental results equal a full rebuild.
+ *
+ * The version rule: raise `version` whenever a state saved by the old code,
+ * resumed by the new code, could give other outputs than the new code
+ * rebuilding from scratch: a new or changed state field, a changed `step`,
+ * a new output that needs state the old one did not keep. (An output
+ * computed from state already kept needs no new version.) Then a checkpoint
+ * of the old version is simply rebuilt from the retained base and the
+ * segments. The retained base holds history retention deleted, so it cannot
+ * be rebuilt: `upgrade` carries it forward, and without one (or when it
+ * throws) aggregation stops with an error naming the way out.
  */
 export interface Reducer<S = unknown> {
   /** Checkpoints written under another name or version are rebuilt. */
   readonly name: string;
   readonly version: number;
+  /**
+   * Optional: the state of an older version (its toJSON form) brought to this
+   * version's toJSON form, exactly what this version would have reached over
+   * the same entries. Throw when that cannot be known (say, a new field whose
+   * value depends on entries the old state did not keep).
+   */
+  upgrade?(json: unknown, fromVersion: number): unknown;
   init(): S;
   step(state: S, entry: Record<string, unknown>): void;
   toJSON(state: S): unknown;

@@ -57,6 +57,8 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
       counts,
       state: reducer.toJSON(state),
       updatedAt: new Date().toISOString(),
+      // History given up before (--accept-partial) stays given up: the note goes on.
+      ...(base?.partial ? { partial: base.partial } : {}),
     };
     saveJson(basePath(ctx.paths, reducer), next, fsync);
     ctx.log.info({ reducer: reducer.name, seq, runs: counts.runs }, 'retention: folded segments into the retained base');
