@@ -82,8 +82,8 @@ export class ReducerMismatchError extends StoreError {
     why: string,
   ) {
     super(
-      `${path} was folded by reducer ${base.reducer?.name} v${base.reducer?.version} over segments 1..${base.seq}, which retention deleted; ` +
-        `${reducer.name} v${reducer.version} ${why}, and those segments are nowhere to rebuild from. ` +
+      `${path} was folded by reducer ${base.reducer?.name} v${base.reducer?.version}; ${reducer.name} v${reducer.version} cannot rebuild the segments it covers ` +
+        `(1..${base.seq}, deleted by retention and nowhere else): it ${why}. ` +
         `Way out: \`codex-metrics aggregate --rebuild --accept-partial\` (API: aggregate({ rebuild: true, acceptPartial: true })) rebuilds from the segments that are left; ` +
         `the outputs then cover segments ${base.seq + 1} onward only, and the old base is kept beside the new one`,
     );
@@ -157,7 +157,7 @@ export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Pr
 function upgradeBase(path: string, base: RetainedBase, reducer: Reducer<unknown>): RetainedBase {
   const from = base.reducer?.version;
   if (base.reducer?.name !== reducer.name || typeof from !== 'number' || from > reducer.version) {
-    throw new ReducerMismatchError(path, base, reducer, 'cannot read it');
+    throw new ReducerMismatchError(path, base, reducer, 'cannot read that state');
   }
   if (!reducer.upgrade) throw new ReducerMismatchError(path, base, reducer, `has no upgrade from v${from}`);
   try {
