@@ -34,6 +34,7 @@ import { createLogger } from '../lib/log.js';
 import { Recorder } from '../lib/store/recorder.js';
 import { storePaths } from '../lib/store/names.js';
 import { retention } from '../lib/retention/retention.js';
+import { archiveReport, benchArchive, type ArchiveBench } from './archive.js';
 import type { ChildResult } from './child.js';
 import { EntrySource, generateHistory, replicateSegments, storeFiles, type GenStats } from './generate.js';
 import { fmt, fmtSummary, humanCount, mapSummary, markdownTable, summarize, type Summary } from './stats.js';
@@ -59,7 +60,7 @@ const { values: args } = parseArgs({
 const QUICK = args.quick === true;
 const SIZES = args.sizes ? args.sizes.split(',').map(Number) : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
 const REPS = Math.max(1, Number(args.reps ?? (QUICK ? 3 : 5)));
-const ONLY = new Set((args.only ?? 'rebuild,append,seal,retention,scale').split(','));
+const ONLY = new Set((args.only ?? 'rebuild,append,seal,retention,scale,archive').split(','));
 const RETENTION_SIZES = args.sizes ? SIZES : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
 /** Segment size of the retention rows: enough segments at every size to keep half of them. */
 const RETENTION_SEGMENT_BYTES = QUICK ? 256 << 10 : MiB;
@@ -880,6 +881,7 @@ async function main(): Promise<number> {
   let seal: SealResult | undefined;
   let ret: RetentionRow[] = [];
   let scale: ScaleResult | undefined;
+  let arch: ArchiveBench | undefined;
   try {
     if (ONLY.has('rebuild')) {
       floor = await cliFloor();
@@ -890,6 +892,7 @@ async function main(): Promise<number> {
     if (ONLY.has('seal')) seal = await benchSeal(root);
     if (ONLY.has('retention')) ret = await benchRetention(root);
     if (ONLY.has('scale') && SCALE_ENTRIES > 0) scale = await benchScale(root);
+    if (ONLY.has('archive')) arch = await benchArchive(root, { quick: QUICK, reps: REPS, check, progress });
   } catch (err) {
     check(false, `did not complete: ${(err as Error).stack ?? String(err)}`);
   } finally {
@@ -897,12 +900,12 @@ async function main(): Promise<number> {
   }
   const seconds = (performance.now() - started) / 1000;
   const goals = targets(sizes, ret, scale);
-  const text = report(m, sizes, epochs, floor, append, seal, ret, scale, goals, seconds);
+  const text = `${report(m, sizes, epochs, floor, append, seal, ret, scale, goals, seconds)}${arch ? `\n${archiveReport(arch)}\n` : ''}`;
   process.stdout.write(`\n${text}\n`);
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'latest.json'),
-    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, retention: ret, scale, targets: goals, failures }, null, 2)}\n`,
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, retention: ret, scale, archive: arch, targets: goals, failures }, null, 2)}\n`,
   );
   // Only a full run of every section speaks for the README; quick runs must not overwrite it.
   if (!QUICK && !args.sizes && !args.only && failures.length === 0) await writeFile(join(RESULTS, 'README-table.md'), text);
