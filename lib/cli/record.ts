@@ -40,14 +40,13 @@ export const recordCommand: Command = {
       }
       source = file;
     }
-    const recorder = await Recorder.open({ config: ctx.config, log: ctx.log });
+    // With an archive configured, what a hold sealed is archived once the writer lock is released (the store's after-seal seam).
+    const archiving = ctx.config.archive
+      ? async () => (await import('../archive/archiver.js')).archiveAfterSeal({ config: ctx.config, log: ctx.log, env: ctx.io.env }).then(() => undefined)
+      : undefined;
+    const recorder = await Recorder.open({ config: ctx.config, log: ctx.log, ...(archiving ? { afterSeal: archiving } : {}) });
     const result = await recorder.appendText(text, source);
     await recorder.close();
-    // The lock is released: copying sealed segments holds up no other writer.
-    if (result.sealed.length > 0 && ctx.config.archive) {
-      const { archiveAfterSeal } = await import('../archive/archiver.js');
-      await archiveAfterSeal({ config: ctx.config, log: ctx.log, env: ctx.io.env });
-    }
     const human = [
       `recorded ${plural(result.recorded, 'entry', 'entries')}${result.spilled ? ' (lock busy: spilled to metrics.pending/)' : ''}`,
       ...(result.merged ? [`merged ${plural(result.merged, 'pending entry', 'pending entries')}`] : []),
