@@ -34,35 +34,3 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
     await fh.close();
   }
 }
-
-/**
- * Copy `src` to a new file `dest` (created exclusively), hashing what is
- * copied; `dest` is fsynced. Returns the sha256 and size of the bytes written.
- */
-export async function copyHashed(src: string, dest: string): Promise<{ sha256: string; size: number }> {
-  const from = await openNoFollow(src);
-  if (!from) throw Object.assign(new Error(`${src} is gone`), { code: 'ENOENT' });
-  try {
-    const to = await open(dest, 'wx');
-    try {
-      const hash = createHash('sha256');
-      const buf = Buffer.allocUnsafe(CHUNK);
-      let size = 0;
-      for (;;) {
-        const { bytesRead } = await from.read(buf, 0, CHUNK, size);
-        if (bytesRead === 0) break;
-        const chunk = buf.subarray(0, bytesRead);
-        hash.update(chunk);
-        // FileHandle.write may write less than asked: loop until every byte is down.
-        for (let done = 0; done < chunk.length; ) done += (await to.write(chunk, done, chunk.length - done)).bytesWritten;
-        size += bytesRead;
-      }
-      await to.sync();
-      return { sha256: hash.digest('hex'), size };
-    } finally {
-      await to.close();
-    }
-  } finally {
-    await from.close();
-  }
-}
