@@ -29,3 +29,4 @@ export { aggregate, updateMetricsAggregates, type AggregateOptions, type Aggrega
 export { orchestratorReducer, type OrchestratorState } from './aggregate/orchestrator.js';
 export type { Reducer, OutputFile, OutputContext, OutputPlace } from './aggregate/reducer.js';
 export { retention, type RetentionOptions, type RetentionResult } from './retention/retention.js';
+export { archive, archiveAfterSeal, type ArchiveOptions, type ArchiveResult } from './archive/archiver.js';
