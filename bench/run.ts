@@ -19,7 +19,7 @@
  * and `segments` at 5M entries (620 segments) against 10k.
  *
  * Options: --quick, --sizes 10000,100000, --reps N,
- * --only rebuild,append,seal,retention,scale, --scale N (entries of the large
+ * --only rebuild,append,seal,retention,scale,startup, --scale N (entries of the large
  * store in the scale rows; 0: skip), --keep (leave the temp histories),
  * BENCH_TMP=DIR (where histories go).
  */
@@ -37,6 +37,7 @@ import { retention } from '../lib/retention/retention.js';
 import { archiveReport, benchArchive, type ArchiveBench } from './archive.js';
 import type { ChildResult } from './child.js';
 import { EntrySource, generateHistory, replicateSegments, storeFiles, type GenStats } from './generate.js';
+import { benchStartup, type StartupResult } from './startup.js';
 import { fmt, fmtSummary, humanCount, mapSummary, markdownTable, summarize, type Summary } from './stats.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -60,7 +61,7 @@ const { values: args } = parseArgs({
 const QUICK = args.quick === true;
 const SIZES = args.sizes ? args.sizes.split(',').map(Number) : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
 const REPS = Math.max(1, Number(args.reps ?? (QUICK ? 3 : 5)));
-const ONLY = new Set((args.only ?? 'rebuild,append,seal,retention,scale,archive').split(','));
+const ONLY = new Set((args.only ?? 'rebuild,append,seal,retention,scale,archive,startup').split(','));
 const RETENTION_SIZES = args.sizes ? SIZES : QUICK ? [2000, 20_000] : [10_000, 100_000, 1_000_000];
 /** Segment size of the retention rows: enough segments at every size to keep half of them. */
 const RETENTION_SEGMENT_BYTES = QUICK ? 256 << 10 : MiB;
@@ -755,6 +756,15 @@ function machine() {
   };
 }
 
+/** Start-up targets (issue 13): ratios to `node -e 0` measured in the same reps. */
+function startupTargets(s: StartupResult | undefined): Target[] {
+  if (!s) return [];
+  return [
+    { target: 'CLI start-up: `record --aggregate` ≤ 1.4 × `node -e 0`', measured: `${fmt(s.recordRatio.median)} × (${fmt(s.recordMs.median)} vs ${fmt(s.floorMs.median)} ms)`, holds: s.recordRatio.median <= 1.4 },
+    { target: 'CLI start-up: `--help` ≤ 1.2 × `node -e 0`', measured: `${fmt(s.helpRatio.median)} × (${fmt(s.helpMs.median)} vs ${fmt(s.floorMs.median)} ms)`, holds: s.helpRatio.median <= 1.2 },
+  ];
+}
+
 function report(
   m: ReturnType<typeof machine>,
   sizes: SizeResult[],
@@ -764,6 +774,7 @@ function report(
   seal: SealResult | undefined,
   ret: RetentionRow[],
   scale: ScaleResult | undefined,
+  startup: StartupResult | undefined,
   goals: Target[],
   seconds: number,
 ): string {
@@ -863,8 +874,24 @@ function report(
       ),
     );
   }
+  if (startup) {
+    parts.push(
+      '**CLI start-up** (wall ms per process, `node -e 0`, `--help`, `record --aggregate` of one entry started in turn each rep; ratios per rep):',
+      markdownTable(
+        ['command', 'ms', '× `node -e 0`'],
+        [
+          ['`node -e 0`', fmtSummary(startup.floorMs), '1'],
+          ['`codex-metrics --help`', fmtSummary(startup.helpMs), fmtSummary(startup.helpRatio)],
+          ['`codex-metrics record --aggregate`', fmtSummary(startup.recordMs), fmtSummary(startup.recordRatio)],
+          ...(startup.helpCpuRatio && startup.recordCpuRatio
+            ? [['by CPU time (user + system): `--help`, `record --aggregate`', '', `${fmtSummary(startup.helpCpuRatio)}; ${fmtSummary(startup.recordCpuRatio)}`]]
+            : []),
+        ],
+      ),
+    );
+  }
   if (goals.length) {
-    parts.push('**Targets** (issues 5 and 9):', markdownTable(['target', 'measured', 'holds'], goals.map((g) => [g.target, g.measured, g.holds ? 'yes' : '**no**'])));
+    parts.push('**Targets** (issues 5, 9 and 13):', markdownTable(['target', 'measured', 'holds'], goals.map((g) => [g.target, g.measured, g.holds ? 'yes' : '**no**'])));
   }
   return `${parts.join('\n\n')}\n`;
 }
@@ -882,7 +909,9 @@ async function main(): Promise<number> {
   let ret: RetentionRow[] = [];
   let scale: ScaleResult | undefined;
   let arch: ArchiveBench | undefined;
+  let startup: StartupResult | undefined;
   try {
+    if (ONLY.has('startup')) startup = await benchStartup(root, BIN, QUICK ? REPS : Math.max(REPS, 15), check);
     if (ONLY.has('rebuild')) {
       floor = await cliFloor();
       sizes = await benchSizes(root);
@@ -899,13 +928,13 @@ async function main(): Promise<number> {
     if (!args.keep) await rm(root, { recursive: true, force: true });
   }
   const seconds = (performance.now() - started) / 1000;
-  const goals = targets(sizes, ret, scale);
-  const text = `${report(m, sizes, epochs, floor, append, seal, ret, scale, goals, seconds)}${arch ? `\n${archiveReport(arch)}\n` : ''}`;
+  const goals = [...targets(sizes, ret, scale), ...startupTargets(startup)];
+  const text = `${report(m, sizes, epochs, floor, append, seal, ret, scale, startup, goals, seconds)}${arch ? `\n${archiveReport(arch)}\n` : ''}`;
   process.stdout.write(`\n${text}\n`);
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'latest.json'),
-    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, retention: ret, scale, archive: arch, targets: goals, failures }, null, 2)}\n`,
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine: m, reps: REPS, cliFloorMs: floor, sizes, epochs, append, seal, retention: ret, scale, archive: arch, startup, targets: goals, failures }, null, 2)}\n`,
   );
   // Only a full run of every section speaks for the README; quick runs must not overwrite it.
   if (!QUICK && !args.sizes && !args.only && failures.length === 0) await writeFile(join(RESULTS, 'README-table.md'), text);

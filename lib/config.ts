@@ -231,6 +231,8 @@ function readConfigFile(path: string, what: string): Record<string, unknown> {
 }
 
 export const DEFAULT_CONFIG_FILE = new URL('../../config/default.json', import.meta.url);
+/** The package's package.json (for --version); like the line above, relative to dist/lib/, where the CLI bundle also sits. */
+export const PACKAGE_FILE = new URL('../../package.json', import.meta.url);
 
 export interface LoadConfigContext {
   env?: NodeJS.ProcessEnv;

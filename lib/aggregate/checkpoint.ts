@@ -2,7 +2,6 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ifExistsSync, StoreError } from '../errors.js';
-import { createGunzip } from 'node:zlib';
 import { basename, join } from 'node:path';
 import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
 import { closeBlocks, openSegment, readBlocks, type ActiveFile, type Cursor, type Snapshot, type StorePaths } from '../store/store.js';
@@ -269,6 +268,8 @@ async function compressedFingerprint(
   done: () => Fingerprint,
 ): Promise<Fingerprint | undefined> {
   let seen = 0;
+  // Loaded here, not at start-up: only a compressed segment needs zlib.
+  const { createGunzip } = await import('node:zlib');
   const source = Readable.from(readBlocks(fd));
   try {
     for await (const chunk of source.pipe(createGunzip()) as AsyncIterable<Buffer>) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, type ConfigOptions } from '../config.js';
+import { loadConfig, PACKAGE_FILE, type ConfigOptions } from '../config.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 // The light part of the front door: the whole store module graph is loaded only by the command that runs.
@@ -67,7 +67,7 @@ const VARIABLES: Array<[string, string]> = [
 
 /** package.json's version: read when asked, not at start-up. */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(PACKAGE_FILE, 'utf8')) as { version: string };
   return pkg.version;
 }
 
@@ -221,7 +221,10 @@ export async function run(): Promise<void> {
   const code = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    // A getter: touching process.stdin makes its stream (net, tty: ~10 ms), and only record reads it.
+    get stdin() {
+      return process.stdin;
+    },
     env: process.env,
   });
   process.exitCode = code;

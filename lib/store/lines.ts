@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, openSync, read, readSync } from 'node:fs';
 import { Readable, Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import split2 from 'split2';
 
@@ -222,6 +220,9 @@ export async function scanLines(src: LineSource, onLine: OnLine): Promise<LineSc
   });
 
   if (src.compressed) {
+    // zlib and stream/promises cost ~25 ms to load: only a compressed segment needs them,
+    // loaded before any stream exists (a 'data' listener starts the flow).
+    const [{ pipeline }, { createGunzip }] = await Promise.all([import('node:stream/promises'), import('node:zlib')]);
     const fd = src.fd ?? openSync(src.path, 'r');
     const raw = Readable.from(readBlocks(fd));
     try {

@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { ifExists } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import type { Logger } from '../log.js';
@@ -54,6 +52,8 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     // Checksum the compressed bytes as they are written, rather than reading the .gz back.
     const hash = createHash('sha256');
     let gzBytes = 0;
+    // Loaded only to compress: a plain seal (and every record) starts without zlib.
+    const [{ pipeline }, { createGzip }] = await Promise.all([import('node:stream/promises'), import('node:zlib')]);
     const gzip = createGzip().on('data', (chunk: Buffer) => {
       hash.update(chunk);
       gzBytes += chunk.length;
