@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import { writeReport } from '../report/report.js';
 import { checkRoot } from '../store/store.js';
-import { type Command } from './command.js';
-import { progress } from './aggregate.js';
+import { terminalProgress, type Command } from './command.js';
 
 export const reportCommand: Command = {
   args: '',
@@ -19,7 +18,7 @@ export const reportCommand: Command = {
   ].join('\n'),
   async run(ctx) {
     await checkRoot(ctx.paths, true);
-    const onProgress = progress(ctx);
+    const onProgress = terminalProgress(ctx, 'report');
     const out = typeof ctx.values['out'] === 'string' ? resolve(ctx.values['out']) : undefined;
     const { file } = await writeReport({ config: ctx.config, log: ctx.log, ...(out ? { file: out } : {}), ...(onProgress ? { onProgress } : {}) });
     ctx.print(`wrote ${file}`, { file });

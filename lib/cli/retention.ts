@@ -6,7 +6,7 @@ import { parseCount, parseDuration, parseSize } from '../config.js';
 import { ifExistsSync, UsageError } from '../errors.js';
 import { retention } from '../retention/retention.js';
 import { hasLimit } from '../retention/policy.js';
-import { plural, type Command } from './command.js';
+import { plural, terminalProgress, type Command } from './command.js';
 
 export const retentionCommand: Command = {
   args: '',
@@ -42,7 +42,8 @@ export const retentionCommand: Command = {
     // The report's series are a reducer of their own: once a report was written, retention folds them too.
     const reportCheckpoint = checkpointPath(ctx.paths, reportReducer);
     const reducers = [orchestratorReducer, ...(ifExistsSync(() => lstatSync(reportCheckpoint)) ? [reportReducer] : [])];
-    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true, reducers });
+    const onProgress = terminalProgress(ctx, 'retention: fold');
+    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true, reducers, ...(onProgress ? { onProgress } : {}) });
     const [deleted, kept] = result.dryRun ? ['would delete', 'would keep'] : ['deleted', 'kept'];
     const human = [
       ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),

@@ -1,6 +1,6 @@
 import { StoreError } from '../errors.js';
 import { verify } from '../verify/verify.js';
-import { plural, type Command } from './command.js';
+import { plural, terminalProgress, type Command } from './command.js';
 
 export const verifyCommand: Command = {
   args: '',
@@ -10,7 +10,8 @@ export const verifyCommand: Command = {
   },
   details: 'Exit 1 while any error remains; warnings (lines that do not count, foreign files, symlinks) do not fail.',
   async run(ctx) {
-    const result = await verify({ config: ctx.config, log: ctx.log, repair: ctx.values['repair'] === true });
+    const onProgress = terminalProgress(ctx, 'verify');
+    const result = await verify({ config: ctx.config, log: ctx.log, repair: ctx.values['repair'] === true, ...(onProgress ? { onProgress } : {}) });
     const errors = result.problems.filter((p) => p.severity === 'error').length;
     const human = [
       ...result.repaired.map((r) => `repaired: ${r}`),

@@ -15,6 +15,8 @@ export interface RetentionOptions extends StoreOptions {
   dryRun?: boolean;
   /** Reducers whose retained base is kept (default: the orchestrator's). */
   reducers?: Reducer<any>[];
+  /** Called before each file a fold reads (progress on a terminal). */
+  onProgress?: (file: string, index: number, total: number) => void;
 }
 
 export interface RetentionResult {
@@ -34,7 +36,7 @@ export interface RetentionResult {
  * base + what remains gives the same aggregate as before. Caller holds the
  * aggregate lock (the fold writes the run-id index).
  */
-async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): Promise<void> {
+async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number, onFile?: RetentionOptions['onProgress']): Promise<void> {
   const base = await loadBase(ctx.paths, reducer);
   if (base && base.seq >= seq) return;
   const snap = await openSnapshot(ctx.paths);
@@ -45,7 +47,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number): 
     const ids = runIdIndexes.open(runIdsPath(ctx.paths, reducer), { from, untilSeq: seq, ...measureAhead(ctx.paths, snap, from, seq) });
     const fsync = ctx.config.fsync !== 'never';
     try {
-      await fold({ paths: ctx.paths, snap, reducer, state, counts, ids, from, problems: [], read: { untilSeq: seq } });
+      await fold({ paths: ctx.paths, snap, reducer, state, counts, ids, from, problems: [], read: { untilSeq: seq, ...(onFile ? { onFile } : {}) } });
       ids.flush(fsync);
     } finally {
       ids.close();
@@ -118,7 +120,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
   const { through } = plan;
   return store.withAggregateLock('retention', async () => {
     await warnUnfolded(ctx, reducers);
-    for (const r of reducers) await foldInto(ctx, r, through);
+    for (const r of reducers) await foldInto(ctx, r, through, opts.onProgress);
     faultPoint('retention:after-fold');
     const deleted = await store.deleteThrough(through);
     const kept = (await store.sealedFiles()).length;

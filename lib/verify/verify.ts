@@ -196,7 +196,7 @@ function identityProblem(ctx: StoreContext, indexCopy: string | undefined): Veri
   return { file: STORE_FILE, kind: 'identity', detail, severity: 'error' };
 }
 
-async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
+async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: number, total: number) => void): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
   const { paths } = ctx;
   const problems: VerifyProblem[] = [];
   const dir = await scanSegmentsDir(paths);
@@ -232,7 +232,8 @@ async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[];
   if (identity) problems.push(identity);
 
   const checks: SegmentCheck[] = [];
-  for (const s of dir.segments) {
+  for (const [i, s] of dir.segments.entries()) {
+    onProgress?.(s.file, i, dir.segments.length);
     const check = await checkSegment(ctx, s, known.get(s.seq)?.file === s.file ? known.get(s.seq) : undefined, problems);
     if (check.error) problems.push({ file: s.file, kind: check.error.kind, detail: check.error.detail, severity: 'error' });
     checks.push(check);
@@ -258,13 +259,13 @@ async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[];
  * count. With `repair`, under the writer lock: torn and unreadable bytes go to
  * metrics.corrupt/, the index is rebuilt, stale temps removed; no good line is lost.
  */
-export async function verify(options: (StoreOptions & { repair?: boolean }) | string = {}): Promise<VerifyResult> {
+export async function verify(options: (StoreOptions & { repair?: boolean; onProgress?: (file: string, index: number, total: number) => void }) | string = {}): Promise<VerifyResult> {
   const opts = typeof options === 'string' ? { dir: options } : options;
   const store = await Store.open(opts);
   const ctx = store.context;
   const repaired: string[] = [];
   if (opts.repair) {
-    const first = await checkAll(ctx);
+    const first = await checkAll(ctx, opts.onProgress);
     if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp')) {
       // Rewriting a segment changes history under the aggregators' checkpoints; the aggregate
       // lock (taken before the writer lock, in retention's order) keeps them out meanwhile.
@@ -320,6 +321,6 @@ export async function verify(options: (StoreOptions & { repair?: boolean }) | st
       for (const r of repaired) ctx.log.warn({ repair: r }, 'verify --repair');
     }
   }
-  const { problems } = await checkAll(ctx);
+  const { problems } = await checkAll(ctx, opts.onProgress);
   return { ok: !problems.some((p) => p.severity === 'error'), problems, repaired };
 }

@@ -65,6 +65,18 @@ describe('cli for people', function () {
     expect(out).to.match(/waiting for JSON lines on stdin/);
   });
 
+  it('shows progress on a terminal for aggregate --rebuild, retention and verify, and none in a pipe', async function () {
+    const r0 = await runCli(['record', '--dir', tmp.dir], { input: jsonl(Array.from({ length: 12 }, (_, i) => runEntry(i))), env: { CODEX_METRICS_MAX_LINES: '3' } });
+    expect(r0.code, r0.stderr).to.equal(0);
+    // script(1) runs the command on a pseudo-terminal: stderr is a TTY there.
+    const onTty = (args: string) => execFileSync('script', ['-qec', `${process.execPath} ${BIN} ${args} --dir ${tmp.dir} < /dev/null`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    expect(onTty('aggregate --rebuild')).to.match(/codex-metrics: aggregate: 4\/4 metrics\.json/);
+    expect(onTty('verify')).to.match(/codex-metrics: verify: 3\/3 metrics-00000003-/);
+    expect(onTty('retention --max-segments 1')).to.match(/codex-metrics: retention: fold: 2\/2 metrics-00000002-/);
+    const piped = await runCli(['verify', '--dir', tmp.dir]);
+    expect(piped.stderr).not.to.match(/verify: \d+\//);
+  });
+
   it('a read-only mount and a full disk: the error says what to do', async function () {
     const ro = join(tmp.dir, 'ro');
     const full = join(tmp.dir, 'full');
