@@ -54,7 +54,7 @@ export async function query(ctx: StoreContext, opts: QueryOptions): Promise<Quer
     result.segmentsSkipped = snap.sealed.length - sealed.length;
     let stopped = false;
     try {
-      await readFrom(ctx.paths, { ...snap, sealed }, { seq: 0, offset: 0, line: 0 }, (line) => {
+      await readFrom(ctx.paths, { ...snap, sealed }, { seq: snap.sealedFrom, offset: 0, line: 0 }, (line) => {
         if (stopped || line.trim() === '') return;
         const entry = entryOf(line);
         if (!entry) {
