@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { isLogLevel } from './log.js';
 import { parseArchiveLocation, parseEndpoint, type ArchiveLocation } from './archive/location.js';
+import { MIN_LOCK_STALE_MS } from './store/lock.js';
 
 export type FsyncMode = 'always' | 'seal' | 'never';
 export type Compression = 'none' | 'gzip';
@@ -122,15 +123,16 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
   };
 }
 
+/** Below the floor, a holder on another host (or a foreign lock) could be taken over while it works. */
 const parseStaleMs: Parser<number> = (raw, source) => {
-  const expected = 'a whole number of milliseconds > 0';
+  const expected = `a whole number of milliseconds >= ${MIN_LOCK_STALE_MS} (holders refresh the lock every ${MIN_LOCK_STALE_MS / 4} ms or more)`;
   let value: number | undefined;
   try {
     value = parseCount(raw, source);
   } catch {
     fail(source, raw, expected);
   }
-  if (value === 0) fail(source, raw, expected);
+  if (value !== undefined && value < MIN_LOCK_STALE_MS) fail(source, raw, expected);
   return value;
 };
 

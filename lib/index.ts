@@ -25,8 +25,10 @@ export {
 export { segmentFileName, parseSegmentName } from './store/names.js';
 export { listSegments, type SegmentInfo } from './aggregate/listing.js';
 export { verify, type VerifyProblem, type VerifyResult } from './verify/verify.js';
-export { aggregate, updateMetricsAggregates, type AggregateOptions, type AggregateResult } from './aggregate/aggregator.js';
+export { aggregate, type AggregateOptions, type AggregateResult } from './aggregate/aggregator.js';
+export { appendMetricsEntry, ensureMetricsTrailingNewline, mergePendingMetricsEntries, updateMetricsAggregates, withMetricsLock, type EnvironmentPaths } from './compat.js';
 export { orchestratorReducer, type OrchestratorState } from './aggregate/orchestrator.js';
 export type { Reducer, OutputFile, OutputContext, OutputPlace } from './aggregate/reducer.js';
 export { retention, type RetentionOptions, type RetentionResult } from './retention/retention.js';
 export { archive, archiveAfterSeal, type ArchiveOptions, type ArchiveResult } from './archive/archiver.js';
+export { flatten, type FlattenResult } from './flatten/flatten.js';

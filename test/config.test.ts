@@ -165,6 +165,8 @@ describe('config', () => {
         ['CODEX_METRICS_COMPRESS', 'zstd'],
         ['CODEX_METRICS_ROTATE_INTERVAL', 'weekly'],
         ['CODEX_METRICS_LOCK_STALE_MS', '0'],
+        ['CODEX_METRICS_LOCK_STALE_MS', '1'],
+        ['CODEX_METRICS_LOCK_STALE_MS', '999'],
         ['CODEX_METRICS_LOG_LEVEL', 'loud'],
         ['CODEX_METRICS_RETENTION_MAX_SEGMENTS', 'many'],
       ] as const) {

@@ -1,10 +1,10 @@
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { batchWrites, writeJsonAtomic } from '../store/files.js';
-import { measureAhead, openSnapshot, Store, type Cursor, type Snapshot, type StoreContext, type StoreOptions } from '../store/store.js';
+import { completeTail, measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlink, refuseSymlinksIn, Store, ACTIVE_FILE, type Cursor, type Snapshot, type StoreContext, type StoreOptions } from '../store/store.js';
 import {
   activeFileOf,
   basePath,
@@ -24,7 +24,7 @@ import {
   type Loaded,
   type RetainedBase,
 } from './checkpoint.js';
-import { fold, type Problem } from './fold.js';
+import { fold, foldLine, type Problem } from './fold.js';
 import { orchestratorReducer } from './orchestrator.js';
 import type { OutputContext, OutputFile, OutputPlace, Reducer } from './reducer.js';
 import { runIdIndexes } from './run-ids.js';
@@ -186,9 +186,10 @@ export async function aggregate(options: AggregateOptions | string = {}): Promis
   const ctx = store.context;
   const reducer: Reducer<any> = opts.reducer ?? orchestratorReducer;
   const out = opts.out ?? ctx.paths.root;
+  refuseAggregateSymlinks(ctx, out);
   // Found before any output is written, not half way through.
   for (const dir of [out, join(out, 'metrics')]) {
-    const st = ifExistsSync(() => lstatSync(dir));
+    const st = ifExistsSync(() => statSync(dir));
     if (st && !st.isDirectory()) throw new StoreError(`--out: ${dir} exists and is not a directory`);
   }
   return store.withAggregateLock(
@@ -201,9 +202,17 @@ export async function aggregate(options: AggregateOptions | string = {}): Promis
   );
 }
 
+/** Outputs, checkpoints and indexes are never written or read through a symlink. */
+function refuseAggregateSymlinks(ctx: StoreContext, out: string): void {
+  refuseStoreSymlinks(ctx.paths);
+  refuseSymlinksIn(ctx.paths.metrics);
+  for (const f of [join(out, 'state.json'), join(out, 'metrics'), join(out, 'metrics', 'mttr-delta.json')]) refuseSymlink(f);
+}
+
 /** The pass itself; caller holds the aggregate lock. Also used by retention. */
 export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, out: string, opts: AggregateOptions): Promise<AggregateResult> {
   const { paths, config, log } = ctx;
+  refuseAggregateSymlinks(ctx, out);
   // `seal` makes checkpoints (and the run-id index they trust) durable, not outputs:
   // those are derived, rewritten by the next pass, and atomic against a crash
   // either way; five fewer fsyncs are a third of a run's cost.
@@ -255,6 +264,11 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
     const before = { ...start.counts };
     const problems: Problem[] = [];
     let cursor: Cursor;
+    // A complete last entry whose newline is missing counts, as the orchestrator counts it; the
+    // checkpoint stays before it (the next writer ends it with "\n"), so it is counted in a copy.
+    let tail: string | undefined;
+    let state = start.state;
+    let counts = start.counts;
     try {
       const pass = { paths, snap, reducer, state: start.state, counts: start.counts, ids, problems };
       const progress = opts.onProgress ? { onFile: opts.onProgress } : {};
@@ -269,15 +283,21 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       }
       cursor = await fold({ ...pass, from, read: progress });
       ids.flush(durable);
+      tail = cursor.seq === snap.activeSeq ? completeTail(snap) : undefined;
+      if (tail !== undefined) {
+        state = reducer.fromJSON(JSON.parse(JSON.stringify(reducer.toJSON(start.state))));
+        counts = { ...start.counts };
+        foldLine({ counts, ids, reducer, state, problems }, tail, { seq: snap.activeSeq, offset: snap.activeEnd, line: cursor.line + 1, file: ACTIVE_FILE }, false);
+      }
     } finally {
       ids.close();
     }
-    const counts = start.counts;
+    // The lines this pass moved past (an unterminated last entry is read again once it has its newline).
     const read = {
-      linesRead: counts.lines - before.lines,
-      malformed: counts.malformed - before.malformed,
-      invalid: counts.invalid - before.invalid,
-      duplicates: counts.duplicates - before.duplicates,
+      linesRead: start.counts.lines - before.lines,
+      malformed: start.counts.malformed - before.malformed,
+      invalid: start.counts.invalid - before.invalid,
+      duplicates: start.counts.duplicates - before.duplicates,
     };
     if (read.malformed + read.invalid + read.duplicates > 0) {
       log.warn({ ...read, first: problems }, 'aggregate: skipped lines (malformed, invalid or duplicate run_id)');
@@ -285,13 +305,13 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
 
     const now = new Date().toISOString();
     const outputCtx: OutputContext = { now, existing: (place, name) => readExisting(join(placeDir(ctx, out, place), name)) };
-    const files = counts.runs > 0 ? reducer.outputs(start.state, outputCtx) : [];
+    const files = counts.runs > 0 ? reducer.outputs(state, outputCtx) : [];
     const moved = cursor.seq !== start.cursor.seq || cursor.offset !== start.cursor.offset;
     let written: string[] = [];
     // From the retained base the state holds lines the last outputs never saw, even when
     // nothing is new after the base (retention folded what was appended since).
     // Outputs under another <out> than the checkpoint's pass used may be older than it.
-    if (!start.atCheckpoint || moved || start.out !== resolve(out) || !outputsPresent(ctx, out, files)) {
+    if (!start.atCheckpoint || moved || tail !== undefined || start.out !== resolve(out) || !outputsPresent(ctx, out, files)) {
       const fingerprint = await fingerprintAt(paths, snap, cursor);
       if (!fingerprint) throw new StoreError(`segment ${cursor.seq} vanished during aggregation`);
       const checkpoint: Checkpoint = {
@@ -299,7 +319,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         reducer: { name: reducer.name, version: reducer.version },
         cursor,
         fingerprint,
-        counts,
+        counts: start.counts,
         state: reducer.toJSON(start.state),
         out: resolve(out),
         ...(snap.activeId !== undefined && cursor.seq === snap.activeSeq ? { active: { seq: snap.activeSeq, id: snap.activeId } } : {}),
@@ -323,24 +343,10 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       written,
       problems,
       cursor,
-      state: start.state,
+      state,
       ...(base?.partial ? { coversFromSeq: base.partial.fromSeq } : {}),
     };
   } finally {
     await snap.close();
   }
-}
-
-
-
-/** Drop-in for the orchestrator's call: root runsRoot/taskId, outputs under outRoot/taskId. */
-export async function updateMetricsAggregates(env: { runsRoot: string; outRoot: string; taskId: string } & Omit<AggregateOptions, 'dir' | 'out'>): Promise<AggregateResult> {
-  const { runsRoot, outRoot, taskId, ...rest } = env;
-  const dir = join(runsRoot, taskId);
-  // As the orchestrator's own call: a task that has recorded nothing yet has nothing to aggregate.
-  if (!(await ifExists(() => lstat(dir)))) {
-    const reducer = rest.reducer ?? orchestratorReducer;
-    return { mode: 'incremental', linesRead: 0, malformed: 0, invalid: 0, duplicates: 0, totalRuns: 0, totals: zeroCounts(), written: [], problems: [], cursor: { seq: 1, offset: 0, line: 0 }, state: reducer.init() };
-  }
-  return aggregate({ ...rest, dir, out: join(outRoot, taskId) });
 }

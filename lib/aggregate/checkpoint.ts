@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, readSync } from 'node:fs';
+import { closeSync, readdirSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ifExistsSync, StoreError } from '../errors.js';
 import { basename, join } from 'node:path';
@@ -207,6 +207,20 @@ export function saveJson(path: string, value: Checkpoint | RetainedBase, fsync: 
 
 export async function dropCheckpoint(paths: StorePaths, reducer: Reducer<unknown>): Promise<void> {
   await unlinkIfExists(checkpointPath(paths, reducer));
+}
+
+/**
+ * Drop every reducer's checkpoint, after history under them was rewritten (a
+ * repaired segment, a flatten): the next aggregate of each rebuilds. Returns
+ * the names dropped. Caller holds the aggregate lock.
+ */
+export async function dropAllCheckpoints(paths: StorePaths): Promise<string[]> {
+  const names = ifExistsSync(() => readdirSync(paths.metrics)) ?? [];
+  const dropped: string[] = [];
+  for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
+    if (await unlinkIfExists(join(paths.metrics, n))) dropped.push(n);
+  }
+  return dropped;
 }
 
 /** Whether two fingerprints describe the same bytes under the cursor. */

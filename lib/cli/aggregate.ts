@@ -8,7 +8,7 @@ export function progress(ctx: CommandRun): ((file: string, i: number, n: number)
   return terminalProgress(ctx, 'aggregate');
 }
 
-export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{ human: string; json: Record<string, unknown>; result: AggregateResult }> {
+export async function runAggregate(ctx: CommandRun, rebuild: boolean, lockWaitMs?: number): Promise<{ human: string; json: Record<string, unknown>; result: AggregateResult }> {
   const out = typeof ctx.values['out'] === 'string' ? resolve(ctx.values['out']) : undefined;
   const onProgress = progress(ctx);
   const result = await aggregate({
@@ -16,6 +16,7 @@ export async function runAggregate(ctx: CommandRun, rebuild: boolean): Promise<{
     log: ctx.log,
     rebuild,
     ...(ctx.values['accept-partial'] === true ? { acceptPartial: true } : {}),
+    ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
     ...(out ? { out } : {}),
     ...(onProgress ? { onProgress } : {}),
   });

@@ -28,6 +28,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'retention', summary: 'fold, then delete the oldest sealed segments past the policy', load: async () => (await import('./retention.js')).retentionCommand },
   { name: 'archive', summary: 'copy every sealed segment not yet archived to the archive, bytes unchanged, exactly once', load: async () => (await import('./archive.js')).archiveCommand },
   { name: 'verify', summary: 'check segments against the index, torn tails, stray files; --repair fixes what it can', load: async () => (await import('./verify.js')).verifyCommand },
+  { name: 'flatten', summary: 'the way back: write every segment (gzip too), then the active file, into one metrics.json', load: async () => (await import('./flatten.js')).flattenCommand },
 ];
 
 const COMMON: Record<string, OptionSpec> = {

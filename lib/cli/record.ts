@@ -4,11 +4,15 @@ import { Recorder } from '../store/store.js';
 import { plural, sealedLine, type Command } from './command.js';
 import { runAggregate } from './aggregate.js';
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+/** Bytes, not text: the recorder checks they are UTF-8 rather than letting a decoder replace them. */
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
+
+/** How long record --aggregate waits for another aggregator (a long retention holds it) before skipping. */
+const AGGREGATE_WAIT_MS = 10_000;
 
 export const recordCommand: Command = {
   args: '[FILE]',
@@ -22,10 +26,14 @@ export const recordCommand: Command = {
     'and the error names the line. Blank lines are skipped. "-" or no FILE reads stdin.',
     'When another process holds the writer lock, the batch is spilled to metrics.pending/ and merged',
     'by the next lock holder; it is acknowledged either way.',
+    'With --aggregate, exit 0 whenever the entries were recorded: an aggregation that would wait over',
+    '10 s for another aggregator, or fails, is skipped and reported ({"aggregate": {"skipped": "<why>"}}).',
+    'Input must be UTF-8 (the error names the first bad line); lines that will never count as a run',
+    '(no non-empty run_id, status or recorded_at) are recorded with a warning naming them.',
   ].join('\n'),
   async run(ctx) {
     const file = ctx.positionals[0];
-    let text: string;
+    let text: Buffer;
     let source: string;
     if (file === undefined || file === '-') {
       // A person who typed "codex-metrics record" sees a silent terminal otherwise.
@@ -34,7 +42,7 @@ export const recordCommand: Command = {
       source = 'stdin';
     } else {
       try {
-        text = await readFile(file, 'utf8');
+        text = await readFile(file);
       } catch (err) {
         throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
       }
@@ -56,7 +64,17 @@ export const recordCommand: Command = {
       ctx.print(human, { recorded: result.recorded });
       return;
     }
-    const agg = await runAggregate(ctx, false);
+    // The entries are recorded: from here on nothing may turn that into a failure (exit 1 means
+    // nothing was recorded). An aggregation that cannot run now is reported, and the next one catches up.
+    let agg: Awaited<ReturnType<typeof runAggregate>>;
+    try {
+      agg = await runAggregate(ctx, false, AGGREGATE_WAIT_MS);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      ctx.log.warn({ err: why }, 'record: entries recorded; aggregation skipped (the next aggregate catches up)');
+      ctx.print(`${human}\naggregate skipped: ${why}`, { recorded: result.recorded, aggregate: { skipped: why } });
+      return;
+    }
     ctx.print(`${human}\n${agg.human}`, { recorded: result.recorded, aggregate: agg.json });
   },
 };

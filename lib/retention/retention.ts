@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ifExists } from '../errors.js';
 import { faultPoint } from '../faults.js';
-import { measureAhead, openSnapshot, Store, type StoreContext, type StoreOptions } from '../store/store.js';
+import { measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlinksIn, Store, type StoreContext, type StoreOptions } from '../store/store.js';
 import { basePath, checkpointPath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
@@ -104,6 +104,9 @@ export async function retention(options: RetentionOptions | string = {}): Promis
   const store = await Store.open(opts);
   const ctx = store.context;
   const { config, log } = ctx;
+  // The retained base and checkpoints are written here: never through a link.
+  refuseStoreSymlinks(ctx.paths);
+  refuseSymlinksIn(ctx.paths.metrics);
   const reducers = opts.reducers ?? [orchestratorReducer];
   const candidates = await store.sealedFiles();
   const floors = await retentionFloors(ctx, reducers);

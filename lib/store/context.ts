@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { loadConfig, type Config, type ConfigOptions } from '../config.js';
 import { ifExistsSync, StoreError } from '../errors.js';
 import { defaultLogger, type Logger } from '../log.js';
@@ -29,7 +29,8 @@ export function storeContext(options: StoreOptions | string = {}): StoreContext 
 
 /** The metrics root must be a directory or not exist yet; anything else is a clear error. */
 export async function checkRoot(paths: StorePaths, mustExist: boolean): Promise<void> {
-  const st = ifExistsSync(() => lstatSync(paths.root));
+  // stat, not lstat: the root may be a symlink to a directory (nothing inside it is followed).
+  const st = ifExistsSync(() => statSync(paths.root));
   if (st && !st.isDirectory()) throw new StoreError(`${paths.root} is not a directory`);
   if (!st && mustExist) throw new StoreError(`${paths.root} does not exist`);
 }

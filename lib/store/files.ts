@@ -1,5 +1,5 @@
 import { open, mkdir, rename, unlink } from 'node:fs/promises';
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import writeFileAtomic from 'write-file-atomic';
@@ -86,7 +86,8 @@ export function fsyncDir(dir: string): void {
 
 /** Make sure `dir` can hold the store: absent is fine (created), a file is not. */
 export async function ensureDir(dir: string): Promise<void> {
-  const st = ifExistsSync(() => lstatSync(dir));
+  // stat: a root that is a symlink to a directory is a directory.
+  const st = ifExistsSync(() => statSync(dir));
   if (st && !st.isDirectory()) throw new StoreError(`${dir} exists and is not a directory`);
   if (!st) mkdirSync(dir, { recursive: true });
 }

@@ -9,15 +9,28 @@ import type { Logger } from '../log.js';
 
 /**
  * metrics.lock: the file appears with its content already in it (written to a
- * temp file, then linked into place; EEXIST means held). A lock is stale when
- * its pid is dead on this host, when its mtime is older than staleMs (holders
- * touch it while they work), or when it stays empty or unreadable for a few
- * seconds.
+ * temp file, then linked into place; EEXIST means held). Ours is stale when its
+ * pid is dead on this host, or, held from another host, when its mtime is older
+ * than staleMs (holders touch it while they work). A live pid on this host is
+ * never stale by age: clocks jump. Any other content (the orchestrator's
+ * writers: a bare UUID, "locked", its owner record; an empty file) is foreign
+ * and judged as the orchestrator judges it: stale only by age.
  */
 export interface LockOptions {
   staleMs: number;
   log: Logger;
+  /** Told what a busy lock held in a foreign format looks like (traces of old writers). */
+  onForeign?: (description: string) => void;
 }
+
+/** Holders touch the lock at least this often (more often for small stale ages). */
+export const LOCK_REFRESH_MS = 250;
+/**
+ * The smallest stale age that is safe: a holder on another host whose timer
+ * fires every LOCK_REFRESH_MS must miss several beats in a row (a busy event
+ * loop, a slow disk) before anyone may take its lock.
+ */
+export const MIN_LOCK_STALE_MS = 4 * LOCK_REFRESH_MS;
 
 export interface LockOwner {
   pid: number;
@@ -31,12 +44,11 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-const EMPTY_GRACE_MS = 3000;
 /** A takeover marker older than this was left by a crashed taker. */
 const TAKEOVER_GRACE_MS = 10_000;
 const HOST = hostname();
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -45,14 +57,30 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Our own format: exactly the four fields we write (the orchestrator's owner record has more, and a "kind"). */
 function parseOwner(text: string): LockOwner | undefined {
   try {
-    const o = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.token === 'string') return o as LockOwner;
+    const o = JSON.parse(text) as Partial<LockOwner> & { kind?: unknown };
+    if (o.kind === undefined && typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.token === 'string' && typeof o.time === 'string') return o as LockOwner;
   } catch {
-    // fall through: unreadable content
+    // fall through: foreign content
   }
   return undefined;
+}
+
+/** What a foreign lock is, for people: the orchestrator's formats by name. */
+export function describeForeign(text: string): string {
+  const t = text.trim();
+  if (t === '') return 'an empty lock file';
+  if (t === 'locked') return 'the word "locked" (the orchestrator\'s tests and old writers)';
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(t)) return 'a bare UUID (the orchestrator\'s older writers)';
+  try {
+    const o = JSON.parse(t) as Record<string, unknown>;
+    if (o['kind'] === 'codex-lock-owner') return `the orchestrator's lock of pid ${String(o['pid'])} on ${String(o['host'])}`;
+  } catch {
+    // not JSON
+  }
+  return `a lock file in an unknown format (${JSON.stringify(t.slice(0, 40))})`;
 }
 
 interface Observed {
@@ -60,14 +88,18 @@ interface Observed {
   mtimeMs: number;
   size: number;
   owner: LockOwner | undefined;
+  /** The content, when it is not ours. */
+  foreign: string | undefined;
 }
 
 /** Sync: a lock file is one short line, and every lock and release looks at it. */
 function observe(path: string): Observed | undefined {
   const st = ifExistsSync(() => lstatSync(path));
   if (!st) return undefined;
-  const text = ifExistsSync(() => readFileSync(path, 'utf8')) ?? '';
-  return { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, owner: parseOwner(text) };
+  // A symlink is never followed: it is a foreign lock of unknown content.
+  const text = st.isFile() ? (ifExistsSync(() => readFileSync(path, 'utf8')) ?? '') : `(not a regular file)`;
+  const owner = parseOwner(text);
+  return { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, owner, foreign: owner ? undefined : text };
 }
 
 function sameLock(a: Observed, b: Observed | undefined): boolean {
@@ -78,11 +110,11 @@ function sameLock(a: Observed, b: Observed | undefined): boolean {
 
 /** Why a lock is stale, or undefined when it is live. */
 function staleReason(o: Observed, staleMs: number, now: number): string | undefined {
+  if (o.owner?.host === HOST) return pidAlive(o.owner.pid) ? undefined : `pid ${o.owner.pid} is not running on ${HOST}`;
   const age = now - o.mtimeMs;
-  if (!o.owner) return age > EMPTY_GRACE_MS ? `empty or unreadable for ${Math.round(age)} ms` : undefined;
-  if (o.owner.host === HOST && !pidAlive(o.owner.pid)) return `pid ${o.owner.pid} is not running on ${HOST}`;
-  if (age > staleMs) return `not touched for ${Math.round(age)} ms (stale after ${staleMs} ms)`;
-  return undefined;
+  if (age <= staleMs) return undefined;
+  const what = o.owner ? `held from ${o.owner.host}` : describeForeign(o.foreign ?? '');
+  return `${what}, not touched for ${Math.round(age)} ms (stale after ${staleMs} ms)`;
 }
 
 /**
@@ -181,6 +213,7 @@ export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock
       }
       const seen = observe(path);
       if (!seen) continue;
+      if (seen.foreign !== undefined) opts.onForeign?.(describeForeign(seen.foreign));
       const reason = staleReason(seen, opts.staleMs, Date.now());
       if (!reason) return undefined;
       await takeOver(path, seen, reason, opts.log, tmp);
@@ -206,7 +239,7 @@ export async function lock(path: string, opts: LockOptions & { waitMs: number })
 export async function describeHolder(path: string): Promise<string> {
   const o = observe(path);
   if (!o) return 'no holder';
-  return o.owner ? `pid ${o.owner.pid} on ${o.owner.host} since ${o.owner.time}` : 'an unreadable lock file';
+  return o.owner ? `pid ${o.owner.pid} on ${o.owner.host} since ${o.owner.time}` : `${describeForeign(o.foreign ?? '')}, last touched ${new Date(o.mtimeMs).toISOString()}`;
 }
 
 function holdLock(path: string, owner: LockOwner, staleMs: number): HeldLock {
@@ -214,7 +247,7 @@ function holdLock(path: string, owner: LockOwner, staleMs: number): HeldLock {
   const beat = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => undefined);
-  }, Math.max(250, Math.floor(staleMs / 3)));
+  }, Math.max(LOCK_REFRESH_MS, Math.floor(staleMs / 3)));
   beat.unref();
   let released = false;
   return {

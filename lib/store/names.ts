@@ -21,6 +21,8 @@ export const INDEX_FILE = 'index.json';
 export const STORE_FILE = 'store.json';
 /** metrics.segments/archived.json: the local record of what was archived where (a cache: see lib/archive/record.ts). */
 export const ARCHIVED_FILE = 'archived.json';
+/** metrics.segments/flatten.json: a flatten in progress (see store/flatten.ts). */
+export const FLATTEN_FILE = 'flatten.json';
 
 export function storePaths(root: string): StorePaths {
   const segments = join(root, 'metrics.segments');

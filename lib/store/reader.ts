@@ -5,6 +5,8 @@ import { lastNewlineEndOf } from './files.js';
 import { scanLines } from './lines.js';
 import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
 import { sealedView } from './segment-index.js';
+import { refuseSymlink } from './symlinks.js';
+import { isCompleteTail } from './entries.js';
 
 /**
  * A cursor is (seq, byte offset) plus how many lines precede the offset in
@@ -45,6 +47,8 @@ export interface Snapshot {
   activeId: string | undefined;
   /** End of the last complete line of the active file. */
   activeEnd: number;
+  /** Size of the active file: bytes past activeEnd are its tail (see completeTail). */
+  activeSize: number;
   close(): Promise<void>;
 }
 
@@ -74,8 +78,9 @@ export async function openSnapshot(paths: StorePaths, since?: ActiveFile): Promi
     // where a thread-pool trip costs more than the call.
     let fd: number | undefined;
     try {
-      fd = openSync(paths.active, 'r');
+      fd = openSync(paths.active, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
+      if (errnoCode(err) === 'ELOOP') refuseSymlink(paths.active);
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     try {
@@ -96,6 +101,7 @@ export async function openSnapshot(paths: StorePaths, since?: ActiveFile): Promi
           active,
           activeId: id,
           activeEnd,
+          activeSize: size,
           close: async () => {
             if (active !== undefined) closeSync(active);
           },
@@ -285,4 +291,21 @@ export async function readFrom(
     }
   }
   return cursor;
+}
+
+/** Longest unterminated last entry that is looked at; anything longer is left to the next writer. */
+const MAX_TAIL_BYTES = 16 << 20;
+
+/**
+ * The active file's bytes after its last newline, when they are one complete
+ * JSON object: an entry whose newline was lost, which counts (contract "Torn
+ * tail"). Anything else there is a line still being written, or crash residue.
+ */
+export function completeTail(snap: Snapshot): string | undefined {
+  const n = snap.activeSize - snap.activeEnd;
+  if (snap.active === undefined || n <= 0 || n > MAX_TAIL_BYTES) return undefined;
+  const buf = Buffer.allocUnsafe(n);
+  const got = readSync(snap.active, buf, 0, n, snap.activeEnd);
+  const bytes = buf.subarray(0, got);
+  return isCompleteTail(bytes) ? bytes.toString('utf8') : undefined;
 }

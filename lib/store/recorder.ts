@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { checkRoot, type StoreContext } from './context.js';
-import { entryLinesFromText, entryLinesFromValues } from './entries.js';
+import { entryLinesFromText, entryLinesFromValues, type EntryBatch } from './entries.js';
 import type { SegmentRecord } from './segment-index.js';
 import { Store, type OpenOptions } from './store.js';
 
@@ -55,12 +55,25 @@ export class Recorder {
 
   /** Append one entry or a batch; the batch is validated whole first. */
   async append(entries: Record<string, unknown> | readonly Record<string, unknown>[]): Promise<AppendResult> {
-    return this.appendLines(entryLinesFromValues(Array.isArray(entries) ? entries : [entries]));
+    return this.appendBatch(entryLinesFromValues(Array.isArray(entries) ? entries : [entries]));
   }
 
-  /** Append JSON Lines text (a file's content, stdin); validated whole first. */
-  async appendText(text: string, source?: string): Promise<AppendResult> {
-    return this.appendLines(entryLinesFromText(text, source));
+  /** Append JSON Lines text (a file's content, stdin; bytes must be UTF-8); validated whole first. */
+  async appendText(text: string | Uint8Array, source?: string): Promise<AppendResult> {
+    return this.appendBatch(entryLinesFromText(text, source));
+  }
+
+  private async appendBatch(batch: EntryBatch): Promise<AppendResult> {
+    const result = await this.appendLines(batch.lines);
+    if (batch.uncountable.length > 0) {
+      const shown = batch.uncountable.slice(0, 10).map((u) => `${u.where} (${u.why})`);
+      const more = batch.uncountable.length > shown.length ? ` and ${batch.uncountable.length - shown.length} more` : '';
+      this.context.log.warn(
+        { uncountable: batch.uncountable.length },
+        `recorded, but ${batch.uncountable.length === 1 ? 'this line' : 'these lines'} will never count as a run (a run needs non-empty string run_id, status and recorded_at): ${shown.join('; ')}${more}`,
+      );
+    }
+    return result;
   }
 
   private async appendLines(lines: string[]): Promise<AppendResult> {

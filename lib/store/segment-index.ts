@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { readJson, writeJsonAtomic } from './files.js';
 import { summarizeFile } from './lines.js';
 import { ensureIdentity, isStoreId, readStoreFile, seqFloor } from './identity.js';
-import { ARCHIVED_FILE, INDEX_FILE, STORE_FILE, isStoreTempName, parseSegmentName, type SegmentName, type StorePaths } from './names.js';
+import { ARCHIVED_FILE, FLATTEN_FILE, INDEX_FILE, STORE_FILE, isStoreTempName, parseSegmentName, type SegmentName, type StorePaths } from './names.js';
 
 /** One sealed segment as the catalogue describes it. */
 export interface SegmentRecord {
@@ -73,6 +73,8 @@ export async function scanSegmentsDir(paths: StorePaths): Promise<SegmentsDir> {
       continue;
     }
     if (e.name === ARCHIVED_FILE && e.isFile()) continue;
+    // A flatten's journal: the next lock holder finishes or undoes it.
+    if (e.name === FLATTEN_FILE && e.isFile()) continue;
     const name = e.isFile() ? parseSegmentName(e.name) : undefined;
     if (!name) {
       (e.isFile() && isStoreTempName(e.name) ? out.temps : out.foreign).push(e.name);

@@ -109,7 +109,8 @@ export class Store {
    */
   async mergeIfAny(): Promise<void> {
     const pending = await listPending(this.paths);
-    if (pending.ready.length + pending.merging.length > 0) await this.tryWriter(0, async () => undefined);
+    // Temp spills too: one its writer died on waits for a holder to merge or quarantine it.
+    if (pending.ready.length + pending.merging.length + pending.temps.length > 0) await this.tryWriter(0, async () => undefined);
   }
 
   /** Spill lines to metrics.pending/ (the lock stayed busy); the next holder merges them. */
@@ -198,11 +199,15 @@ export type { SegmentRecord, SegmentIndex } from './segment-index.js';
 export type { WriterSession } from './writer.js';
 export type { SealedFile } from './retire.js';
 export type { SegmentInfo } from './segments.js';
-export { measureAhead, openSegment, openSnapshot, readFrom, type ActiveFile, type Cursor, type LineAt, type ReadOptions, type Snapshot } from './reader.js';
+export { completeTail, measureAhead, openSegment, openSnapshot, readFrom, type ActiveFile, type Cursor, type LineAt, type ReadOptions, type Snapshot } from './reader.js';
 export { closeBlocks, readBlocks } from './lines.js';
 
 // The store's own checks, for verify: the catalogue and identity as stored, line scans.
-export { ACTIVE_FILE, INDEX_FILE, STORE_FILE, parseSegmentName, type SegmentName } from './names.js';
+export { ACTIVE_FILE, FLATTEN_FILE, INDEX_FILE, STORE_FILE, parseSegmentName, type SegmentName } from './names.js';
+export { refuseStoreSymlinks, refuseSymlink, refuseSymlinksIn } from './symlinks.js';
+export { listPending } from './pending.js';
+export { isCompleteTail as completeTailOf } from './entries.js';
+export { journalPath as flattenJournalPath } from './flatten-journal.js';
 export { describeSegment, readIndex, scanSegmentsDir, writeIndex } from './segment-index.js';
 export { identityOf, newIdentity, seqFloor } from './identity.js';
 export { splitCompleteLines, summarizeFile, timeOf } from './lines.js';

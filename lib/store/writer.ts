@@ -1,21 +1,24 @@
 import { lstat, open, readdir, readFile, truncate, unlink } from 'node:fs/promises';
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { faultArmed, faultPoint } from '../faults.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { isCompleteTail } from './entries.js';
 import { ensureDir, fsyncDir, lastNewlineEnd, quarantine } from './files.js';
 import { describeHolder, lock, sweepLockLitter, type HeldLock } from './lock.js';
 import { parseSegmentName, type Position, type StorePaths } from './names.js';
-import { splitCompleteLines } from './lines.js';
-import { claimForMerge, listPending, quarantineStaleSpills, type MergingFile } from './pending.js';
+import { noteOldWriters } from './old-writers.js';
+import { claimForMerge, listPending, readSpill, settleStaleTemps, spillLines, type MergingFile } from './pending.js';
 import { openSnapshot, readFrom } from './reader.js';
 import { ensureStoreFile, lastSealedSeq, loadIndex, type SegmentRecord } from './segment-index.js';
 import { systemClock, type Clock } from './clock.js';
 import { activeOpenedAt, noteActiveOpened } from './identity.js';
 import { needsLineCount, needsOpenedAt, sealReason, type ActiveStats } from './rotation.js';
 import { sealActive } from './seal.js';
+import { refuseStoreSymlinks } from './symlinks.js';
+import { settleFlatten } from './flatten-journal.js';
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -64,14 +67,17 @@ export class WriterSession {
 
   /** Before any work of its own, a lock holder repairs and merges what others left. */
   async prepare(): Promise<void> {
+    refuseStoreSymlinks(this.paths);
     mkdirSync(this.paths.segments, { recursive: true });
     await sweepLockLitter(this.paths.lock, this.log);
     await ensureStoreFile(this.paths, { log: this.log, fsync: this.config.fsync !== 'never' });
+    await settleFlatten(this.paths, this.log);
     await this.repairTornTail();
     await this.mergePending();
   }
 
-  private async repairTornTail(): Promise<void> {
+  /** The active file's tail: a complete last object is ended with "\n", anything else quarantined. */
+  async repairTornTail(): Promise<void> {
     const st = ifExistsSync(() => lstatSync(this.paths.active));
     if (!st || st.size === 0) return;
     const end = lastNewlineEnd(this.paths.active, st.size);
@@ -83,6 +89,13 @@ export class WriterSession {
       await fh.read(torn, 0, torn.length, end);
     } finally {
       await fh.close();
+    }
+    if (isCompleteTail(torn)) {
+      // An entry whose newline was lost (older writers, or a crash between the two): keep it, as the orchestrator does.
+      writeAll(this.openActive(), Buffer.from('\n'));
+      await this.syncActive();
+      this.log.info({ file: 'metrics.json', offset: end, bytes: torn.length }, 'ended a complete last entry with its missing newline');
+      return;
     }
     const saved = await quarantine(this.paths.corrupt, this.paths.active, 'torn-tail', torn);
     await truncate(this.paths.active, end);
@@ -160,10 +173,20 @@ export class WriterSession {
     await this.write(chunk);
   }
 
+  /** The active file for reading, never through a symlink (a flatten copies it whole). */
+  openActiveForRead(): number {
+    return openSync(this.paths.active, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o666);
+  }
+
+  /** The active file, opened for appending once per session; a symlink in its place is never followed. */
+  private openActive(): number {
+    return (this.fd ??= openSync(this.paths.active, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o666));
+  }
+
   private async write(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
     const created = this.fd === undefined && !ifExistsSync(() => lstatSync(this.paths.active));
-    const fd = (this.fd ??= openSync(this.paths.active, 'a'));
+    const fd = this.openActive();
     const data = Buffer.from(`${lines.join('\n')}\n`);
     if (faultArmed('writer:torn-write')) {
       // A crash in the middle of write(2): half the bytes land, then the process is gone.
@@ -189,20 +212,33 @@ export class WriterSession {
     return rec;
   }
 
-  private async mergePending(): Promise<void> {
-    const { ready, merging, temps } = await listPending(this.paths);
-    if (temps.length > 0) {
-      for (const to of await quarantineStaleSpills(this.paths, temps, this.config.lockStaleMs)) {
-        this.log.warn({ savedTo: to }, 'moved a spill its writer never finished to metrics.corrupt/');
-      }
+  /** Merge what others spilled, in name order; returns how many entries this call merged. */
+  async mergePending(): Promise<number> {
+    // Inside withMetricsLock the orchestrator's code appends to metrics.json itself: look again.
+    this.stats = undefined;
+    const before = this.merged;
+    await this.mergeSpills();
+    return this.merged - before;
+  }
+
+  private async mergeSpills(): Promise<void> {
+    let listing = await listPending(this.paths);
+    if (listing.temps.length > 0) {
+      const settled = await settleStaleTemps(this.paths, listing.temps, this.config.lockStaleMs);
+      for (const name of settled.promoted) this.log.warn({ file: name }, 'merging a spill whose writer died before renaming it (every line complete)');
+      for (const to of settled.quarantined) this.log.warn({ savedTo: to }, 'moved a spill its writer never finished to metrics.corrupt/');
+      if (settled.promoted.length > 0) listing = await listPending(this.paths);
     }
-    for (const m of merging) await this.resumeMerge(m);
+    if (listing.foreignSpills.length > 0) {
+      noteOldWriters(this.paths.root, this.config, this.log, `spills named as the orchestrator's recorder names them (${listing.foreignSpills[0]})`);
+    }
+    for (const m of listing.merging) await this.resumeMerge(m);
     const claimed: string[] = [];
     let entries = 0;
-    for (const name of ready) {
-      const text = await ifExists(() => readFile(join(this.paths.pending, name), 'utf8'));
+    for (const name of listing.ready) {
+      const text = await readSpill(join(this.paths.pending, name));
       if (text === undefined) continue;
-      const { lines } = splitCompleteLines(text);
+      const lines = spillLines(text);
       const s = await this.activeStats();
       const at: Position = { seq: await this.currentSeq(), offset: s.size };
       claimed.push(await claimForMerge(this.paths, name, at));
@@ -228,12 +264,12 @@ export class WriterSession {
   /** A merge that died half way: append only the lines not already at its position. */
   private async resumeMerge(m: MergingFile): Promise<void> {
     const path = join(this.paths.pending, m.file);
-    const { lines } = splitCompleteLines(await readFile(path, 'utf8'));
+    const lines = spillLines((await readSpill(path)) ?? '');
     let present = 0;
     const snap = await openSnapshot(this.paths);
     try {
-      await readFrom(this.paths, snap, { seq: m.at.seq, offset: m.at.offset, line: 0 }, () => {
-        present++;
+      await readFrom(this.paths, snap, { seq: m.at.seq, offset: m.at.offset, line: 0 }, (text) => {
+        if (text.trim() !== '') present++;
       });
     } catch (err) {
       this.log.error({ file: m.file, err: (err as Error).message }, 'cannot find where an interrupted merge wrote; merging it whole');
@@ -279,7 +315,12 @@ export async function tryWithWriter<T>(
   work: (session: WriterSession) => Promise<T>,
 ): Promise<{ value: T; session: WriterSession } | undefined> {
   await ensureDir(paths.root);
-  const held: HeldLock | undefined = await lock(paths.lock, { staleMs: config.lockStaleMs, log, waitMs: opts.waitMs });
+  const held: HeldLock | undefined = await lock(paths.lock, {
+    staleMs: config.lockStaleMs,
+    log,
+    waitMs: opts.waitMs,
+    onForeign: (what) => noteOldWriters(paths.root, config, log, `the writer lock is held in a foreign format: ${what}`),
+  });
   if (!held) return undefined;
   const session = new WriterSession(paths, config, log, opts.clock);
   try {

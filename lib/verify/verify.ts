@@ -2,10 +2,15 @@ import { lstat, open, readdir, readFile, rename, truncate } from 'node:fs/promis
 import { join } from 'node:path';
 import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zlib';
 import { classifyLine } from '../aggregate/classify.js';
+import { dropAllCheckpoints } from '../aggregate/checkpoint.js';
 import { ifExists, StoreError } from '../errors.js';
 import { fsyncDir, quarantine, unlinkIfExists } from '../store/files.js';
 import {
   ACTIVE_FILE,
+  completeTailOf,
+  FLATTEN_FILE,
+  flattenJournalPath,
+  listPending,
   describeSegment,
   identityOf,
   INDEX_FILE,
@@ -196,7 +201,28 @@ function identityProblem(ctx: StoreContext, indexCopy: string | undefined): Veri
   return { file: STORE_FILE, kind: 'identity', detail, severity: 'error' };
 }
 
+<<<<<<< HEAD
 async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: number, total: number) => void): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
+=======
+/**
+ * metrics.pending/: a temp spill older than the stale age waits for the next
+ * lock holder (merged when complete, else quarantined); a symlink is never merged.
+ */
+async function pendingProblems(ctx: StoreContext): Promise<VerifyProblem[]> {
+  const out: VerifyProblem[] = [];
+  const listing = await listPending(ctx.paths);
+  for (const f of listing.symlinks) out.push({ file: `metrics.pending/${f}`, kind: 'symlink', detail: 'a symlink in metrics.pending/: never merged, read or followed', severity: 'warning' });
+  for (const t of listing.temps) {
+    const st = await ifExists(() => lstat(join(ctx.paths.pending, t)));
+    if (st && Date.now() - st.mtimeMs > ctx.config.lockStaleMs) {
+      out.push({ file: `metrics.pending/${t}`, kind: 'stale-spill', detail: 'a spill its writer never renamed into place: the next lock holder (record, rotate, verify --repair) merges it if every line is complete, else moves it to metrics.corrupt/', severity: 'warning' });
+    }
+  }
+  return out;
+}
+
+async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
+>>>>>>> ec75b1f (dropin (issues 10 + 9 items 3, 4, 5, 8-partly, 2-second-half): lock formats and stale floor, live pid never stale by age; pending temp spills, blank lines, the orchestrator's spill names; torn tail keep rule; symlinks never followed; nesting limit; UTF-8 and uncountable-line warnings at record; record --aggregate exit rule; codex-metrics/compat; old-writer warning; flatten (the way back); README migration guide; mixed-fleet tests)
   const { paths } = ctx;
   const problems: VerifyProblem[] = [];
   const dir = await scanSegmentsDir(paths);
@@ -239,13 +265,29 @@ async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: nu
     checks.push(check);
   }
 
+  problems.push(...(await pendingProblems(ctx)));
+  if (await ifExists(() => lstat(flattenJournalPath(paths)))) {
+    problems.push({ file: FLATTEN_FILE, kind: 'flatten-interrupted', detail: 'a flatten was killed half way: the next lock holder (record, rotate, verify --repair) finishes or undoes it; until then metrics.json may repeat segment lines', severity: 'warning' });
+  }
+
   const st = await ifExists(() => lstat(paths.active));
   if (st?.isFile()) {
     const lines = lineWarnings(ACTIVE_FILE);
     const s = await summarizeFile(paths.active, false, { onLine: lines.onLine });
     problems.push(...lines.problems);
     if (s.contentEnd > s.end) {
-      problems.push({ file: ACTIVE_FILE, kind: 'torn-tail', detail: `${s.contentEnd - s.end} bytes after the last newline (crash residue)`, severity: 'error' });
+      const tail = Buffer.alloc(s.contentEnd - s.end);
+      const fh = await open(paths.active, 'r');
+      try {
+        await fh.read(tail, 0, tail.length, s.end);
+      } finally {
+        await fh.close();
+      }
+      problems.push(
+        completeTailOf(tail)
+          ? { file: ACTIVE_FILE, kind: 'unterminated', detail: 'the last entry has no newline: it counts, and the next writer ends it', severity: 'warning' }
+          : { file: ACTIVE_FILE, kind: 'torn-tail', detail: `${s.contentEnd - s.end} bytes after the last newline (crash residue)`, severity: 'error' },
+      );
     }
   } else if (st) {
     problems.push({ file: ACTIVE_FILE, kind: 'unreadable', detail: 'metrics.json is not a regular file', severity: 'error' });
@@ -265,8 +307,13 @@ export async function verify(options: (StoreOptions & { repair?: boolean; onProg
   const ctx = store.context;
   const repaired: string[] = [];
   if (opts.repair) {
+<<<<<<< HEAD
     const first = await checkAll(ctx, opts.onProgress);
     if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp')) {
+=======
+    const first = await checkAll(ctx);
+    if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp' || p.kind === 'stale-spill' || p.kind === 'flatten-interrupted')) {
+>>>>>>> ec75b1f (dropin (issues 10 + 9 items 3, 4, 5, 8-partly, 2-second-half): lock formats and stale floor, live pid never stale by age; pending temp spills, blank lines, the orchestrator's spill names; torn tail keep rule; symlinks never followed; nesting limit; UTF-8 and uncountable-line warnings at record; record --aggregate exit rule; codex-metrics/compat; old-writer warning; flatten (the way back); README migration guide; mixed-fleet tests)
       // Rewriting a segment changes history under the aggregators' checkpoints; the aggregate
       // lock (taken before the writer lock, in retention's order) keeps them out meanwhile.
       const aggregated = first.checks.some((c) => c.error) && (await ifExists(() => lstat(ctx.paths.metrics))) !== undefined;
@@ -310,10 +357,7 @@ export async function verify(options: (StoreOptions & { repair?: boolean; onProg
         });
         if (aggregated) {
           // The next aggregate rebuilds from the repaired segments instead of carrying on from the damaged ones.
-          const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
-          for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
-            if (await unlinkIfExists(join(ctx.paths.metrics, n))) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
-          }
+          for (const n of await dropAllCheckpoints(ctx.paths)) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
         }
       };
       if (aggregated) await store.withAggregateLock('verify --repair', repair);

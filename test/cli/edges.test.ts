@@ -106,7 +106,13 @@ describe('CLI edges found by a contract audit', function () {
     expect(reason(tiny)).to.match(/CODEX_METRICS_MAX_BYTES="0\.4"/);
     const stale = await runCli(['segments', '--dir', root()], { env: { CODEX_METRICS_LOCK_STALE_MS: '-1' } });
     expect(stale.code).to.equal(2);
-    expect(reason(stale)).to.match(/CODEX_METRICS_LOCK_STALE_MS="-1": expected a whole number of milliseconds > 0/);
+    expect(reason(stale)).to.match(/CODEX_METRICS_LOCK_STALE_MS="-1": expected a whole number of milliseconds >= 1000/);
+    // Below the floor a live holder on another host could be taken over between two refreshes.
+    for (const tooSmall of ['1', '999']) {
+      const r = await runCli(['record', '--dir', root()], { input: jsonl([runEntry(1)]), env: { CODEX_METRICS_LOCK_STALE_MS: tooSmall } });
+      expect(r.code, tooSmall).to.equal(2);
+      expect(reason(r)).to.include(`CODEX_METRICS_LOCK_STALE_MS="${tooSmall}"`).and.include('refresh');
+    }
     expect(await readFile(join(root(), 'metrics.json'), 'utf8').catch(() => 'absent')).to.equal('absent');
   });
 });

@@ -26,8 +26,9 @@ export function writerEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, CODEX_METRICS_LOG_LEVEL: 'warn', ...env };
 }
 
-export function startAppender(args: ChildArgs, env: Record<string, string>): Appender {
-  const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], { env: writerEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `nodeArgs` go before the script, e.g. a preloaded seam (`--import` skewed-clock.js). */
+export function startAppender(args: ChildArgs, env: Record<string, string>, nodeArgs: string[] = []): Appender {
+  const child = spawn(process.execPath, [...nodeArgs, CHILD, JSON.stringify(args)], { env: writerEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const acked: string[] = [];
   let partial = '';
   let stderr = '';

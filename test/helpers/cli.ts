@@ -11,9 +11,9 @@ export interface CliResult {
 }
 
 /** Run the real CLI as a child process (compiled JS, as users run it). */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; nodeArgs?: string[] } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -51,4 +51,9 @@ export function runEntry(i: number, extra: Record<string, unknown> = {}): Record
 
 export function jsonl(entries: Array<Record<string, unknown>>): string {
   return entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
+}
+
+/** Node flags that run a child with its clock `ms` off (a test seam, preloaded). */
+export function skewedClock(ms: number): { nodeArgs: string[]; env: Record<string, string> } {
+  return { nodeArgs: ['--import', new URL('./skewed-clock.js', import.meta.url).href], env: { TEST_CLOCK_SKEW_MS: String(ms) } };
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { lutimes, readdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,26 +69,39 @@ describe('store/lock', () => {
     await held!.release();
   });
 
-  it('treats a live lock older than CODEX_METRICS_LOCK_STALE_MS as stale', async () => {
+  it('never judges a live pid on this host stale by age, however old its lock looks', async () => {
     await writeOwner({ pid: process.pid, host: hostname() });
-    await ageBy(path(), 5000);
-    expect(await tryLock(path(), opts(60_000))).to.equal(undefined);
-    const held = await tryLock(path(), opts(1000));
-    expect(held).to.not.equal(undefined);
-    expect((await owner()).token).to.not.equal('theirs');
-    await held!.release();
+    await ageBy(path(), 3_600_000);
+    expect(await tryLock(path(), opts(1000))).to.equal(undefined);
+    expect((await owner()).token).to.equal('theirs');
   });
 
-  it('gives an empty or unreadable lock a few seconds, then takes it over', async () => {
-    for (const content of ['', '{"pid":']) {
+  it('judges the orchestrator\'s lock formats (bare UUID, "locked", its owner record, empty) only by age', async () => {
+    const orchestratorOwner = JSON.stringify({ schema_version: 1, kind: 'codex-lock-owner', token: 'c0ffee', task_id: 't', pid: await deadPid(), host: hostname(), acquired_at: new Date().toISOString(), stale_ms: null });
+    for (const content of ['', 'locked', '3f2504e0-4f89-11d3-9a0c-0305e82c3301', orchestratorOwner, '{"pid":']) {
       await writeFile(path(), content);
-      expect(await tryLock(path(), opts()), `fresh ${JSON.stringify(content)}`).to.equal(undefined);
       await ageBy(path(), 10_000);
-      const held = await tryLock(path(), opts());
+      // Older than the orchestrator's grace of old (3 s), younger than the stale age: still held.
+      expect(await tryLock(path(), opts(60_000)), `young ${JSON.stringify(content)}`).to.equal(undefined);
+      expect(await readFile(path(), 'utf8')).to.equal(content);
+      const held = await tryLock(path(), opts(5000));
       expect(held, `old ${JSON.stringify(content)}`).to.not.equal(undefined);
       expect(await leftovers()).to.deep.equal([]);
       await held!.release();
     }
+  });
+
+  it('never follows a symlinked lock: its target is neither read nor removed', async () => {
+    const target = join(tmp.dir, 'elsewhere.txt');
+    await writeFile(target, 'precious');
+    await symlink(target, path());
+    expect(await tryLock(path(), opts(60_000))).to.equal(undefined);
+    const then = new Date(Date.now() - 120_000);
+    await lutimes(path(), then, then);
+    const held = await tryLock(path(), opts(60_000));
+    expect(held, 'taken over by age like any foreign lock').to.not.equal(undefined);
+    expect(await readFile(target, 'utf8')).to.equal('precious');
+    await held!.release();
   });
 
   it('lets exactly one of many contenders take over the same stale lock', async () => {
@@ -171,7 +184,7 @@ describe('store/lock', () => {
     });
 
     it('honours CODEX_METRICS_LOCK_STALE_MS', async () => {
-      await writeOwner({ pid: process.pid, host: hostname() });
+      await writeOwner({ pid: process.pid, host: `not-${hostname()}` });
       await ageBy(path(), 3000);
       const patient = await openRecorder(tmp.dir, { lockWaitMs: 20 });
       expect((await patient.append({ id: 'a' })).spilled).to.equal(true);

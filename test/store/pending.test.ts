@@ -90,19 +90,33 @@ describe('store/pending (metrics.pending/)', () => {
     expect(idsOf((await readStore(tmp.dir)).active)).to.deep.equal(['own']);
   });
 
-  it('moves a spill its writer never finished to metrics.corrupt/ once it is older than the stale-lock age', async () => {
-    const temp = '.000001700000000001-00000001-000000001-aaaaaa.jsonl.tmp';
-    await pendingFile(temp, ['half']);
+  it('once older than the stale-lock age, merges a temp spill whose every line is complete and quarantines one that is not', async () => {
+    // pid 99999999 is past any pid_max: their writer is dead.
+    const complete = '.001700000000001-99999999-000000001-aaaaaa.jsonl.tmp';
+    const half = '.001700000000002-99999999-000000002-aaaaaa.jsonl.tmp';
+    await pendingFile(complete, ['whole']);
+    await mkdir(paths().pending, { recursive: true });
+    await writeFile(join(paths().pending, half), `${line('ok')}\n{"id":"ha`);
     const then = new Date(Date.now() - 5000);
-    await utimes(join(paths().pending, temp), then, then);
+    for (const t of [complete, half]) await utimes(join(paths().pending, t), then, then);
     expect((await (await openRecorder(tmp.dir, { lockStaleMs: 60_000 })).append({ id: 'own' })).merged).to.equal(0);
     let s = await readStore(tmp.dir);
-    expect(s.pending).to.deep.equal([temp]);
-    expect((await (await openRecorder(tmp.dir, { lockStaleMs: 1000 })).append({ id: 'own2' })).merged).to.equal(0);
+    expect(s.pending).to.deep.equal([complete, half]);
+    expect((await (await openRecorder(tmp.dir, { lockStaleMs: 1000 })).append({ id: 'own2' })).merged).to.equal(1);
     s = await readStore(tmp.dir);
-    expect(idsOf(s.all)).to.deep.equal(['own', 'own2']);
+    expect(idsOf(s.all)).to.deep.equal(['own', 'whole', 'own2']);
     expect(s.pending).to.deep.equal([]);
-    expect([...s.corrupt]).to.deep.equal([['metrics.pending.unacknowledged.000001700000000001-00000001-000000001-aaaaaa.jsonl', `${line('half')}\n`]]);
+    expect([...s.corrupt]).to.deep.equal([['metrics.pending.unfinished.001700000000002-99999999-000000002-aaaaaa.jsonl', `${line('ok')}\n{"id":"ha`]]);
+  });
+
+  it('leaves our own old temp spill alone while the writer its name carries still runs here (its clock may be off)', async () => {
+    const mine = `.001700000000001-${String(process.pid).padStart(8, '0')}-000000001-aaaaaa.jsonl.tmp`;
+    await pendingFile(mine, ['in-progress']);
+    await utimes(join(paths().pending, mine), new Date(0), new Date(0));
+    expect((await (await openRecorder(tmp.dir, { lockStaleMs: 1000 })).append({ id: 'own' })).merged).to.equal(0);
+    const s = await readStore(tmp.dir);
+    expect(s.pending).to.deep.equal([mine]);
+    expect(s.corrupt.size).to.equal(0);
   });
 
   describe('an interrupted merge', () => {
