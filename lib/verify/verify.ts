@@ -201,9 +201,6 @@ function identityProblem(ctx: StoreContext, indexCopy: string | undefined): Veri
   return { file: STORE_FILE, kind: 'identity', detail, severity: 'error' };
 }
 
-<<<<<<< HEAD
-async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: number, total: number) => void): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
-=======
 /**
  * metrics.pending/: a temp spill older than the stale age waits for the next
  * lock holder (merged when complete, else quarantined); a symlink is never merged.
@@ -221,8 +218,7 @@ async function pendingProblems(ctx: StoreContext): Promise<VerifyProblem[]> {
   return out;
 }
 
-async function checkAll(ctx: StoreContext): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
->>>>>>> ec75b1f (dropin (issues 10 + 9 items 3, 4, 5, 8-partly, 2-second-half): lock formats and stale floor, live pid never stale by age; pending temp spills, blank lines, the orchestrator's spill names; torn tail keep rule; symlinks never followed; nesting limit; UTF-8 and uncountable-line warnings at record; record --aggregate exit rule; codex-metrics/compat; old-writer warning; flatten (the way back); README migration guide; mixed-fleet tests)
+async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: number, total: number) => void): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
   const { paths } = ctx;
   const problems: VerifyProblem[] = [];
   const dir = await scanSegmentsDir(paths);
@@ -307,13 +303,8 @@ export async function verify(options: (StoreOptions & { repair?: boolean; onProg
   const ctx = store.context;
   const repaired: string[] = [];
   if (opts.repair) {
-<<<<<<< HEAD
     const first = await checkAll(ctx, opts.onProgress);
-    if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp')) {
-=======
-    const first = await checkAll(ctx);
     if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp' || p.kind === 'stale-spill' || p.kind === 'flatten-interrupted')) {
->>>>>>> ec75b1f (dropin (issues 10 + 9 items 3, 4, 5, 8-partly, 2-second-half): lock formats and stale floor, live pid never stale by age; pending temp spills, blank lines, the orchestrator's spill names; torn tail keep rule; symlinks never followed; nesting limit; UTF-8 and uncountable-line warnings at record; record --aggregate exit rule; codex-metrics/compat; old-writer warning; flatten (the way back); README migration guide; mixed-fleet tests)
       // Rewriting a segment changes history under the aggregators' checkpoints; the aggregate
       // lock (taken before the writer lock, in retention's order) keeps them out meanwhile.
       const aggregated = first.checks.some((c) => c.error) && (await ifExists(() => lstat(ctx.paths.metrics))) !== undefined;
