@@ -311,20 +311,134 @@ function parseId(json: string): string | undefined {
 
 /**
  * Positions in one pass that the index holds as the first line of their id,
- * each with (31 bits of, to stay a small integer) its id's hash, so a line is
- * answered from here only when it carries that id.
+ * each with 21 bits of its id's hash, so a line is answered from here only
+ * when it carries that id. Packed as offset * 2^21 + hash bits in a sorted
+ * array per segment (8 bytes a line; a Map of half a million positions was
+ * ~40 MB and most of a retention's garbage collection); an offset past 2^32
+ * (a segment over 4 GiB) is simply not held, and its line looked up.
  */
 class FirstPositions {
-  private readonly bySeq = new Map<number, Map<number, number>>();
+  private readonly growing = new Map<number, number[]>();
+  private readonly bySeq = new Map<number, Float64Array>();
 
-  add(pos: Position, h: number): void {
-    let offsets = this.bySeq.get(pos.seq);
-    if (!offsets) this.bySeq.set(pos.seq, (offsets = new Map()));
-    offsets.set(pos.offset, h >>> 1);
+  private static key(offset: number, h: number): number {
+    return offset * 2 ** 21 + (h >>> 11);
+  }
+
+  add(seq: number, offset: number, h: number): void {
+    if (offset >= 2 ** 32) return;
+    let keys = this.growing.get(seq);
+    if (!keys) this.growing.set(seq, (keys = []));
+    keys.push(FirstPositions.key(offset, h));
+  }
+
+  /** After the last add. */
+  seal(): void {
+    for (const [seq, keys] of this.growing) this.bySeq.set(seq, Float64Array.from(keys).sort());
+    this.growing.clear();
   }
 
   has(pos: Position, h: number): boolean {
-    return this.bySeq.get(pos.seq)?.get(pos.offset) === h >>> 1;
+    const keys = this.bySeq.get(pos.seq);
+    if (!keys || pos.offset >= 2 ** 32) return false;
+    const key = FirstPositions.key(pos.offset, h);
+    let lo = 0;
+    let hi = keys.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = keys[mid]!;
+      if (k === key) return true;
+      if (k < key) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+}
+
+/** Records of one bucket as (hash, seq, offset), in growable typed arrays reused bucket after bucket. */
+class RecordList {
+  h = new Uint32Array(1024);
+  seq = new Float64Array(1024);
+  offset = new Float64Array(1024);
+  length = 0;
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  push(h: number, seq: number, offset: number): void {
+    if (this.length === this.h.length) {
+      const grow = <T extends Uint32Array | Float64Array>(a: T): T => {
+        const next = new (a.constructor as new (n: number) => T)(a.length * 2);
+        next.set(a);
+        return next;
+      };
+      this.h = grow(this.h);
+      this.seq = grow(this.seq);
+      this.offset = grow(this.offset);
+    }
+    this.h[this.length] = h;
+    this.seq[this.length] = seq;
+    this.offset[this.length++] = offset;
+  }
+}
+
+const BEFORE = 1;
+const IN_PASS = 2;
+const AGAIN = 4;
+
+/** Flags per 32-bit hash (open addressing, 0 as empty: hash 0 is kept as 1). */
+class HashMarks {
+  private keys = new Uint32Array(1 << 12);
+  private flags = new Uint8Array(1 << 12);
+  private size = 0;
+
+  clear(expected: number): void {
+    let slots = this.keys.length;
+    while (slots < 2 * expected) slots *= 2;
+    if (slots !== this.keys.length) {
+      this.keys = new Uint32Array(slots);
+      this.flags = new Uint8Array(slots);
+    } else {
+      this.keys.fill(0);
+      this.flags.fill(0);
+    }
+    this.size = 0;
+  }
+
+  private slot(h: number): number {
+    const k = h || 1;
+    const mask = this.keys.length - 1;
+    for (let i = Math.imul(k, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
+      const v = this.keys[i]!;
+      if (v === k || v === 0) return i;
+    }
+  }
+
+  has(h: number, flag: number): boolean {
+    return (this.flags[this.slot(h)]! & flag) !== 0;
+  }
+
+  mark(h: number, flag: number): void {
+    if ((this.size + 1) * 2 > this.keys.length) this.grow();
+    const i = this.slot(h);
+    if (this.keys[i] === 0) {
+      this.keys[i] = h || 1;
+      this.size++;
+    }
+    this.flags[i]! |= flag;
+  }
+
+  private grow(): void {
+    const [keys, flags] = [this.keys, this.flags];
+    this.keys = new Uint32Array(keys.length * 2);
+    this.flags = new Uint8Array(keys.length * 2);
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === 0) continue;
+      const j = this.slot(keys[i]!);
+      this.keys[j] = keys[i]!;
+      this.flags[j] = flags[i]!;
+    }
   }
 }
 
@@ -532,26 +646,30 @@ class BucketRunIdIndex implements RunIdIndex {
     const firsts = new FirstPositions();
     const { from } = pass;
     const until = pass.untilSeq ?? Infinity;
-    const before = (seq: number, offset: number) => seq < from.seq || (seq === from.seq && offset < from.offset);
+    // Per bucket, reused: its records in the pass, and per id hash how often it is there and whether also before.
+    const inPass = new RecordList();
+    const marks = new HashMarks();
     for (let b = 0; b < this.buckets; b++) {
       const text = readBucket(this.bucketPath(b));
-      // Keyed by hash: two ids of one hash in a bucket only cost a position `firsts` does not hold.
-      let candidates: Map<number, Position> | undefined;
+      inPass.clear();
+      marks.clear(text.length / RECORD_BYTES);
       scanRecords(text, (h, seq, offset) => {
         set.add(h || 1);
-        if (seq > until || before(seq, offset)) return;
-        candidates ??= new Map();
-        const had = candidates.get(h);
-        if (!had || seq < had.seq || (seq === had.seq && offset < had.offset)) candidates.set(h, { seq, offset });
+        if (seq > until) return;
+        if (seq < from.seq || (seq === from.seq && offset < from.offset)) marks.mark(h, BEFORE);
+        else {
+          marks.mark(h, marks.has(h, IN_PASS) ? AGAIN : IN_PASS);
+          inPass.push(h, seq, offset);
+        }
       });
-      if (!candidates) continue;
-      // An id also recorded before the pass is first seen there, not in it.
-      const inPass = candidates;
-      scanRecords(text, (h, seq, offset) => {
-        if (before(seq, offset)) inPass.delete(h);
-      });
-      for (const [h, pos] of inPass) firsts.add(pos, h);
+      // An id also recorded before the pass is first seen there; one recorded twice in it (keyed by hash,
+      // so two ids of one hash too) is looked up: its line costs a bucket read, never a wrong answer.
+      for (let i = 0; i < inPass.length; i++) {
+        const h = inPass.h[i]!;
+        if (!marks.has(h, BEFORE) && !marks.has(h, AGAIN)) firsts.add(inPass.seq[i]!, inPass.offset[i]!, h);
+      }
     }
+    firsts.seal();
     this.fingerprints = set;
     this.firsts = firsts;
   }
