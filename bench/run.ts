@@ -518,10 +518,12 @@ async function cloneStore(from: string, to: string): Promise<void> {
   if (link.code !== 0) throw new Error(`cp -al ${from} ${to}: ${link.stderr}`);
   // The run-id index is appended to, and the outputs replaced: those are copied.
   const metrics = join(to, 'metrics');
-  if (!(await readdir(metrics).then(() => true, () => false))) return;
+  if (!(await readdir(metrics).then(() => true, () => false))) return void (await runCommand('sync', ['-f', to]));
   await rm(metrics, { recursive: true, force: true });
   const copy = await runCommand('cp', ['-a', join(from, 'metrics'), metrics]);
   if (copy.code !== 0) throw new Error(`cp -a ${join(from, 'metrics')}: ${copy.stderr}`);
+  // Written back now, not by the first fsync of the run measured (which, on ext4, waits for every dirty page).
+  await runCommand('sync', ['-f', to]);
 }
 
 function runCommand(cmd: string, argv: string[]): Promise<Proc> {
