@@ -44,3 +44,28 @@ export function ifExistsSync<T>(work: () => T): T | undefined {
 export class InputError extends Error {
   override readonly name = 'InputError';
 }
+
+/** ENOSPC or EDQUOT: the store could not write; what it was replacing is intact. */
+export function isDiskFull(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * A write failed for want of space. Every file the store replaces is complete
+ * or untouched, and every append is complete or rolled back, so the advice is
+ * always the same: make room and run the command again.
+ */
+export class DiskFullError extends StoreError {
+  readonly code: string;
+  constructor(path: string, cause: unknown) {
+    const code = errnoCode(cause) ?? 'ENOSPC';
+    super(`the disk is full (${code} writing ${path}): free some space, then run the command again; nothing was lost, the store's files are as they were before this write`);
+    this.code = code;
+  }
+}
+
+/** Rethrow a disk-full error as DiskFullError naming `path`; others unchanged. */
+export function diskFullAs(path: string, err: unknown): unknown {
+  return isDiskFull(err) && !(err instanceof DiskFullError) ? new DiskFullError(path, err) : err;
+}

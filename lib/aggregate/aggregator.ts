@@ -2,8 +2,8 @@ import { lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
-import { faultPoint } from '../faults.js';
-import { batchWrites, writeJsonAtomic } from '../store/files.js';
+import { writeJsonAtomic } from '../store/files.js';
+import { fileSystem } from '../store/fs-env.js';
 import { completeTail, measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlink, refuseSymlinksIn, Store, ACTIVE_FILE, type Cursor, type Snapshot, type StoreContext, type StoreOptions } from '../store/store.js';
 import {
   activeFileOf,
@@ -17,7 +17,8 @@ import {
   loadBase,
   supersedeBase,
   loadCheckpoint,
-  saveJson,
+  saveBase,
+  saveCheckpoint,
   zeroCounts,
   type Checkpoint,
   type Counts,
@@ -258,7 +259,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
       // A crash mid-rebuild must not leave a checkpoint that trusts a half-rebuilt run-id index.
       await dropCheckpoint(paths, reducer);
       runIdIndexes.reset(idsDir, base?.seq ?? 0, pass, durable);
-      faultPoint('aggregate:after-reset');
+      fileSystem().step('aggregate:after-reset');
     }
     const ids = runIdIndexes.open(idsDir, pass);
     const before = { ...start.counts };
@@ -278,7 +279,7 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         ids.flush(durable);
         // The deleted history, folded by this reducer: its retained base from now on.
         const rebuilt: RetainedBase = { version: 1, reducer: { name: reducer.name, version: reducer.version }, seq: deletedThrough, counts: { ...start.counts }, state: reducer.toJSON(start.state), updatedAt: new Date().toISOString() };
-        saveJson(basePath(paths, reducer), rebuilt, durable);
+        saveBase(basePath(paths, reducer), rebuilt, durable);
         from = { seq: deletedThrough + 1, offset: 0, line: 0 };
       }
       cursor = await fold({ ...pass, from, read: progress });
@@ -326,12 +327,10 @@ export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, 
         updatedAt: now,
       };
       // Outputs first, the checkpoint last: a crash between them leaves outputs the next pass rewrites.
-      written = batchWrites(() => {
-        const done = writeOutputs(ctx, out, files, config.fsync === 'always');
-        faultPoint('aggregate:before-checkpoint');
-        saveJson(checkpointPath(paths, reducer), checkpoint, durable);
-        return [...done, checkpointPath(paths, reducer)];
-      });
+      const done = writeOutputs(ctx, out, files, config.fsync === 'always');
+      fileSystem().step('aggregate:before-checkpoint');
+      saveCheckpoint(checkpointPath(paths, reducer), checkpoint, durable);
+      written = [...done, checkpointPath(paths, reducer)];
     }
     return {
       // The first pass of a store starts from nothing: incremental, as the CLI promises without --rebuild.

@@ -1,8 +1,8 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
-import { faultPoint } from '../faults.js';
-import { fsyncDir, fsyncFile, writeJsonAtomic } from '../store/files.js';
+import { diskFullAs, errnoCode, ifExistsSync, StoreError } from '../errors.js';
+import { fsyncDir, fsyncFile, writeAll, writeJsonAtomic } from '../store/files.js';
+import { fileSystem } from '../store/fs-env.js';
 import { comparePositions, type Position } from '../store/names.js';
 import type { PassShape, RunIdIndex, RunIdIndexKind } from './run-ids.js';
 
@@ -120,12 +120,12 @@ function nextGeneration(dir: string, after: number): number {
 function switchTo(dir: string, layout: Layout, durable: boolean): void {
   mkdirSync(dir, { recursive: true });
   writeJsonAtomic(join(dir, LAYOUT_FILE), layout, durable);
-  if (durable) fsyncDir(dir);
+  if (durable) fsyncDir(dir, 'run-ids');
   for (const name of listDir(dir)) {
     const gen = generationOf(name);
     if (gen === undefined || (gen === layout.gen && !name.endsWith('.tmp'))) continue;
     try {
-      unlinkSync(join(dir, name));
+      fileSystem().unlink(join(dir, name), 'run-ids');
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
@@ -600,7 +600,7 @@ class BucketRunIdIndex implements RunIdIndex {
       if (keep(pos)) next.add(id, pos);
     });
     next.writeOut(durable);
-    faultPoint('run-ids:before-switch');
+    fileSystem().step('run-ids:before-switch');
     switchTo(dir, layout, durable);
   }
 
@@ -721,17 +721,30 @@ class BucketRunIdIndex implements RunIdIndex {
   private appendToBucket(b: number, data: string | Buffer): void {
     if (this.written.size === 0) mkdirSync(this.dir, { recursive: true });
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    const fd = openSync(this.bucketPath(b), 'a');
+    const path = this.bucketPath(b);
+    const fd = fileSystem().open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o666, 'run-ids');
     try {
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
-      const size = fstatSync(fd).size;
+      const before = fstatSync(fd).size;
+      try {
+        writeAll(fd, bytes, 'run-ids');
+      } catch (err) {
+        // A full disk mid-record: take the part back, so the bucket ends on a whole record.
+        try {
+          ftruncateSync(fd, before);
+        } catch {
+          // A torn record is skipped on reading; its id is re-added when its line is replayed.
+        }
+        throw diskFullAs(path, err);
+      }
+      const size = before + bytes.length;
       // All of it ours: the file is new, and its directory entry must be made durable too.
-      if (size === bytes.length) this.createdFiles = true;
+      if (before === 0) this.createdFiles = true;
       this.written.set(b, size);
     } finally {
       closeSync(fd);
     }
   }
+
 
   private writeBucket(b: number): void {
     const p = this.pending[b];
@@ -745,10 +758,10 @@ class BucketRunIdIndex implements RunIdIndex {
     for (let b = 0; b < this.pending.length; b++) this.writeBucket(b);
     let largest = 0;
     for (const [b, size] of this.written) {
-      if (durable) fsyncFile(this.bucketPath(b));
+      if (durable) fsyncFile(this.bucketPath(b), 'run-ids');
       largest = Math.max(largest, size);
     }
-    if (durable && this.createdFiles) fsyncDir(this.dir);
+    if (durable && this.createdFiles) fsyncDir(this.dir, 'run-ids');
     this.createdFiles = false;
     if (this.fresh && this.written.size > 0) {
       switchTo(this.dir, this.layout, durable);

@@ -3,7 +3,7 @@ import { closeSync, readdirSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ifExistsSync, StoreError } from '../errors.js';
 import { basename, join } from 'node:path';
-import { readJson, unlinkIfExists, writeJsonAtomic } from '../store/files.js';
+import { checksummedJson, readChecksummedJson, unlinkIfExists, writeFileAtomic } from '../store/files.js';
 import { closeBlocks, openSegment, readBlocks, type ActiveFile, type Cursor, type Snapshot, type StorePaths } from '../store/store.js';
 import type { Reducer } from './reducer.js';
 
@@ -119,14 +119,10 @@ function isCounts(c: unknown): c is Counts {
 export type Loaded<T> = { ok: true; value: T } | { ok: false; reason: string } | undefined;
 
 export async function loadCheckpoint(paths: StorePaths, reducer: Reducer<unknown>): Promise<Loaded<Checkpoint>> {
-  let json: unknown;
-  try {
-    json = await readJson(checkpointPath(paths, reducer));
-  } catch (err) {
-    return { ok: false, reason: `checkpoint unreadable: ${(err as Error).message}` };
-  }
-  if (json === undefined) return undefined;
-  const cp = json as Checkpoint;
+  const read = readChecksummedJson(checkpointPath(paths, reducer));
+  if (read === undefined) return undefined;
+  if (!read.ok) return { ok: false, reason: `checkpoint is damaged: ${read.reason}` };
+  const cp = read.value as Checkpoint;
   if (cp.version !== 1 || !isCursor(cp.cursor) || !isCounts(cp.counts) || typeof cp.fingerprint !== 'object' || cp.fingerprint === null) {
     return { ok: false, reason: 'checkpoint has an unknown shape' };
   }
@@ -136,6 +132,11 @@ export async function loadCheckpoint(paths: StorePaths, reducer: Reducer<unknown
   return { ok: true, value: cp };
 }
 
+/** A retained base that cannot be trusted: it alone holds the deleted history, so nothing rebuilds it. */
+export function damagedBaseError(path: string, reason: string): StoreError {
+  return new StoreError(`${path} is damaged (${reason}); it holds the folded history of every segment retention deleted, which cannot be rebuilt from what is left: restore this file from a backup, then run again (nothing was changed)`);
+}
+
 /** The checkpoint's active file, when it is well formed and the cursor is in it. */
 export function activeFileOf(cp: Checkpoint): ActiveFile | undefined {
   const a = cp.active;
@@ -143,13 +144,14 @@ export function activeFileOf(cp: Checkpoint): ActiveFile | undefined {
 }
 
 export async function loadBase(paths: StorePaths, reducer: Reducer<unknown>): Promise<RetainedBase | undefined> {
-  const json = (await readJson(basePath(paths, reducer))) as RetainedBase | undefined;
-  if (json === undefined) return undefined;
-  if (json.version !== 1 || !Number.isSafeInteger(json.seq) || !isCounts(json.counts)) {
-    throw new Error(`${basePath(paths, reducer)} has an unknown shape; it holds deleted history, so it is not rebuilt: restore it from a backup`);
-  }
+  const path = basePath(paths, reducer);
+  const read = readChecksummedJson(path);
+  if (read === undefined) return undefined;
+  if (!read.ok) throw damagedBaseError(path, read.reason);
+  const json = read.value as RetainedBase;
+  if (json.version !== 1 || !Number.isSafeInteger(json.seq) || !isCounts(json.counts)) throw damagedBaseError(path, 'unknown shape');
   if (json.reducer?.name === reducer.name && json.reducer?.version === reducer.version) return json;
-  return upgradeBase(basePath(paths, reducer), json, reducer);
+  return upgradeBase(path, json, reducer);
 }
 
 /** The base carried forward by the reducer's `upgrade`, or the error that names the way out. */
@@ -187,7 +189,7 @@ export async function supersedeBase(paths: StorePaths, reducer: Reducer<unknown>
   }
   const path = basePath(paths, reducer);
   const kept = `${path.replace(/\.json$/, '')}.v${old.reducer?.version}-superseded-${now.replace(/[-:.]/g, '')}.json`;
-  writeJsonAtomic(kept, old, fsync);
+  saveBase(kept, old, fsync);
   const next: RetainedBase = {
     version: 1,
     reducer: { name: reducer.name, version: reducer.version },
@@ -197,16 +199,26 @@ export async function supersedeBase(paths: StorePaths, reducer: Reducer<unknown>
     updatedAt: now,
     partial: { fromSeq: old.seq + 1, superseded: basename(kept), reducer: old.reducer },
   };
-  saveJson(path, next, fsync);
+  saveBase(path, next, fsync);
   return next;
 }
 
-export function saveJson(path: string, value: Checkpoint | RetainedBase, fsync: boolean): void {
-  writeJsonAtomic(path, value, fsync);
+/**
+ * The checkpoint: checksummed, fsynced per policy. Its directory entry is not
+ * synced: a rename lost to a power cut leaves the previous checkpoint, which
+ * the run-id index and the outputs tolerate (a replay).
+ */
+export function saveCheckpoint(path: string, value: Checkpoint, fsync: boolean): void {
+  writeFileAtomic(path, Buffer.from(checksummedJson(value)), { fsync });
+}
+
+/** The retained base: durable, name included, before retention deletes what it covers. */
+export function saveBase(path: string, value: RetainedBase, fsync: boolean): void {
+  writeFileAtomic(path, Buffer.from(checksummedJson(value)), { fsync, fsyncDir: fsync });
 }
 
 export async function dropCheckpoint(paths: StorePaths, reducer: Reducer<unknown>): Promise<void> {
-  await unlinkIfExists(checkpointPath(paths, reducer));
+  await unlinkIfExists(checkpointPath(paths, reducer), 'json');
 }
 
 /**
@@ -218,7 +230,7 @@ export async function dropAllCheckpoints(paths: StorePaths): Promise<string[]> {
   const names = ifExistsSync(() => readdirSync(paths.metrics)) ?? [];
   const dropped: string[] = [];
   for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
-    if (await unlinkIfExists(join(paths.metrics, n))) dropped.push(n);
+    if (await unlinkIfExists(join(paths.metrics, n), 'json')) dropped.push(n);
   }
   return dropped;
 }

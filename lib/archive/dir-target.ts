@@ -4,13 +4,15 @@ import { copyFile, link, lstat, mkdir, readdir, rename, unlink, writeFile } from
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { errnoCode, ifExists, StoreError } from '../errors.js';
-import { fsyncDir, fsyncFile } from '../store/files.js';
+import { fsyncDir, fsyncFile, isAtomicTempName, writeFileAtomic } from '../store/files.js';
 import { hashFile, openNoFollow } from './bytes.js';
 import { ArchiveConflictError, type ArchiveTarget, type SegmentSource } from './target.js';
 
 /** A temp file this old is left by an archiver that died: removed on the next run. */
 const STALE_TEMP_MS = 3600_000;
 const TEMP_RE = /^\..+\.[0-9a-f-]{36}\.tmp$/;
+/** A segment copy's temp (uuid) or an atomic write's (see writeFileAtomic). */
+const isTempName = (name: string) => TEMP_RE.test(name) || isAtomicTempName(name);
 
 /**
  * A directory archive (a second disk, an NFS mount). A segment is written to
@@ -37,7 +39,7 @@ export class DirTarget implements ArchiveTarget {
 
   private async sweepTemps(dir: string): Promise<void> {
     for (const name of (await ifExists(() => readdir(dir))) ?? []) {
-      if (!TEMP_RE.test(name)) continue;
+      if (!isTempName(name)) continue;
       const st = await ifExists(() => lstat(join(dir, name)));
       if (st?.isFile() && Date.now() - st.mtimeMs > STALE_TEMP_MS) await ifExists(() => unlink(join(dir, name)));
     }
@@ -60,7 +62,7 @@ export class DirTarget implements ArchiveTarget {
       // cache: what is checked is what was written, at a fraction of a user-space copy.
       await copyFile(seg.path, tmp, constants.COPYFILE_EXCL);
       const copied = (await hashFile(tmp))!;
-      fsyncFile(tmp);
+      fsyncFile(tmp, 'archive');
       if (copied.sha256 !== seg.sha256) {
         throw new StoreError(`archive: ${seg.file} does not match its sha256 in the catalogue (${copied.sha256} != ${seg.sha256}); run \`codex-metrics verify\``);
       }
@@ -70,7 +72,7 @@ export class DirTarget implements ArchiveTarget {
         if (errnoCode(err) === 'EEXIST') return await this.compare(storeId, seg, dest);
         throw err;
       }
-      fsyncDir(dir);
+      fsyncDir(dir, 'archive');
       return 'created';
     } finally {
       await ifExists(() => unlink(tmp));
@@ -88,14 +90,6 @@ export class DirTarget implements ArchiveTarget {
 
   async putSmall(storeId: string, name: string, bytes: Buffer): Promise<void> {
     const dir = await this.storeDir(storeId);
-    const tmp = join(dir, `.${name}.${randomUUID()}.tmp`);
-    try {
-      await writeFile(tmp, bytes, { flag: 'wx' });
-      fsyncFile(tmp);
-      await rename(tmp, join(dir, name));
-      fsyncDir(dir);
-    } finally {
-      await ifExists(() => unlink(tmp));
-    }
+    writeFileAtomic(join(dir, name), bytes, { fsync: true, fsyncDir: true, site: 'archive' });
   }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, PACKAGE_FILE, type ConfigOptions } from '../config.js';
-import { UsageError } from '../errors.js';
+import { diskFullAs, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 // The light part of the front door: the whole store module graph is loaded only by the command that runs.
 import { storeContext } from '../store/context.js';
@@ -210,7 +210,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     };
     await command.run(ctx);
     return 0;
-  } catch (err) {
+  } catch (caught) {
+    // A full disk met outside the store's own writes (the lock file, a directory) says the same.
+    const err = diskFullAs((caught as { path?: string }).path ?? 'the store', caught);
     io.stderr.write(`codex-metrics: ${reasonOf(err)}\n`);
     return exitCodeOf(err);
   }

@@ -7,7 +7,7 @@ import { createGunzip } from 'node:zlib';
 import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { dropAllCheckpoints } from '../aggregate/checkpoint.js';
 import { StoreError } from '../errors.js';
-import { faultPoint } from '../faults.js';
+import { fileSystem } from '../store/fs-env.js';
 import { fsyncDir, fsyncFile, unlinkIfExists } from '../store/files.js';
 import { finishFlatten, writeJournal } from '../store/flatten-journal.js';
 import { lock } from '../store/lock.js';
@@ -69,7 +69,7 @@ export async function flatten(options: StoreOptions | string = {}): Promise<Flat
       const temp = `.metrics-${String(segments.at(-1)?.seq ?? 0).padStart(8, '0')}-flatten.jsonl.tmp`;
       const tempPath = join(paths.segments, temp);
       // Under both locks no other flatten runs: a temp of this name is a killed one's, never journaled.
-      await unlinkIfExists(tempPath);
+      await unlinkIfExists(tempPath, 'flatten');
       const count = counter();
       const out = createWriteStream(tempPath, { flags: 'wx' });
       const sink = count.pipe(out);
@@ -90,17 +90,17 @@ export async function flatten(options: StoreOptions | string = {}): Promise<Flat
         if (lstatSync(tempPath).size !== count.bytes) throw new StoreError('flatten: the temp file is not the size written');
       } catch (err) {
         out.destroy();
-        await unlinkIfExists(tempPath);
+        await unlinkIfExists(tempPath, 'flatten');
         throw err;
       }
-      fsyncFile(tempPath);
-      faultPoint('flatten:written');
+      fsyncFile(tempPath, 'flatten');
+      fileSystem().step('flatten:written');
       writeJournal(paths, { version: 1, temp, segments: segments.map((s) => s.file) });
-      faultPoint('flatten:journaled');
+      fileSystem().step('flatten:journaled');
       await rename(tempPath, paths.active);
-      fsyncDir(paths.segments);
-      fsyncDir(paths.root);
-      faultPoint('flatten:renamed');
+      fsyncDir(paths.segments, 'flatten');
+      fsyncDir(paths.root, 'flatten');
+      fileSystem().step('flatten:renamed');
       await finishFlatten(paths, { version: 1, temp, segments: segments.map((s) => s.file) }, log);
       return { segments: segments.map((s) => s.file), lines: count.lines, bytes: count.bytes, missingBefore };
     });

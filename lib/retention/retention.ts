@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ifExists } from '../errors.js';
-import { faultPoint } from '../faults.js';
+import { fileSystem } from '../store/fs-env.js';
 import { measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlinksIn, Store, type StoreContext, type StoreOptions } from '../store/store.js';
-import { basePath, checkpointPath, loadBase, runIdsPath, saveJson, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
+import { basePath, checkpointPath, loadBase, runIdsPath, saveBase, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
@@ -62,7 +62,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number, o
       // History given up before (--accept-partial) stays given up: the note goes on.
       ...(base?.partial ? { partial: base.partial } : {}),
     };
-    saveJson(basePath(ctx.paths, reducer), next, fsync);
+    saveBase(basePath(ctx.paths, reducer), next, fsync);
     ctx.log.info({ reducer: reducer.name, seq, runs: counts.runs }, 'retention: folded segments into the retained base');
   } finally {
     await snap.close();
@@ -124,7 +124,7 @@ export async function retention(options: RetentionOptions | string = {}): Promis
   return store.withAggregateLock('retention', async () => {
     await warnUnfolded(ctx, reducers);
     for (const r of reducers) await foldInto(ctx, r, through, opts.onProgress);
-    faultPoint('retention:after-fold');
+    fileSystem().step('retention:after-fold');
     const deleted = await store.deleteThrough(through);
     const kept = (await store.sealedFiles()).length;
     log.info({ deleted: deleted.length, kept, through }, 'retention: deleted sealed segments');

@@ -32,13 +32,13 @@ export function writeJournal(paths: StorePaths, journal: FlattenJournal): void {
 
 /** Delete the flattened segments and drop them from the catalogue, then the journal. */
 export async function finishFlatten(paths: StorePaths, journal: FlattenJournal, log: Logger): Promise<void> {
-  for (const f of journal.segments) await unlinkIfExists(join(paths.segments, f));
-  fsyncDir(paths.segments);
+  for (const f of journal.segments) await unlinkIfExists(join(paths.segments, f), 'flatten');
+  fsyncDir(paths.segments, 'flatten');
   const { index } = await loadIndex(paths, { log, persist: false, fsync: true });
   const gone = new Set(journal.segments);
   // lastSeq stays: sequence numbers never go back.
   writeIndex(paths, { ...index, segments: index.segments.filter((r) => !gone.has(r.file)) }, true);
-  await unlinkIfExists(journalPath(paths));
+  await unlinkIfExists(journalPath(paths), 'flatten');
 }
 
 /** Under the writer lock, before anything else: finish or undo a flatten a crash interrupted. */
@@ -53,8 +53,8 @@ export async function settleFlatten(paths: StorePaths, log: Logger): Promise<voi
     return;
   }
   if (ifExistsSync(() => lstatSync(join(paths.segments, journal.temp)))) {
-    await unlinkIfExists(join(paths.segments, journal.temp));
-    await unlinkIfExists(journalPath(paths));
+    await unlinkIfExists(join(paths.segments, journal.temp), 'flatten');
+    await unlinkIfExists(journalPath(paths), 'flatten');
     log.warn({ temp: journal.temp }, 'undid a flatten interrupted before metrics.json was replaced');
     return;
   }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, lstatSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { link, lstat, rename, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, ifExists, ifExistsSync } from '../errors.js';
 import type { Logger } from '../log.js';
+import { writeNewFile } from './files.js';
 
 /**
  * metrics.lock: the file appears with its content already in it (written to a
@@ -202,7 +203,7 @@ export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock
   const owner: LockOwner = { pid: process.pid, host: HOST, time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   const tmp = `${path}.${owner.token}.tmp`;
   // Sync calls for the uncontended path (a few microseconds each instead of a thread-pool trip).
-  writeFileSync(tmp, JSON.stringify(owner), { flag: 'wx' });
+  writeNewFile(tmp, Buffer.from(JSON.stringify(owner)), 'lock');
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {

@@ -90,12 +90,13 @@ function parseUncached(file: string): SegmentName | undefined {
 }
 
 /**
- * Temp files the store itself leaves while writing: write-file-atomic's
- * "<name>.<uint32>" next to index.json and store.json, and our
- * ".<segment>.tmp" while compressing. verify may remove these once they are stale.
+ * Temp files the store itself leaves while writing: ".index.json.<pid>.<n>.tmp"
+ * (and store.json's) from writeFileAtomic, write-file-atomic's older
+ * "<name>.<uint32>" next to index.json and store.json, and ".<segment>...tmp"
+ * while compressing or repairing. verify may remove these once they are stale.
  */
 export function isStoreTempName(file: string): boolean {
-  return /^(index|store|archived)\.json\.\d+$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
+  return /^(index|store|archived)\.json\.\d+$/.test(file) || /^\.(index|store|archived)\.json\.\d+\.\d+\.tmp$/.test(file) || /^\.metrics-\d{8,}.*\.tmp$/.test(file);
 }
 
 export interface Position {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { constants, readdirSync } from 'node:fs';
+import { closeSync, constants, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, ifExists, ifExistsSync } from '../errors.js';
+import { diskFullAs, errnoCode, ifExists, ifExistsSync } from '../errors.js';
 import { isJsonObject } from './entries.js';
-import { fsyncDir, unlinkIfExists } from './files.js';
+import { createExclusive, fsyncDir, unlinkIfExists, writeAll } from './files.js';
+import { fileSystem } from './fs-env.js';
 import { pidAlive } from './lock.js';
 import type { Position, StorePaths } from './names.js';
 
@@ -26,18 +27,28 @@ function pendingName(): string {
  */
 export async function spill(paths: StorePaths, lines: readonly string[], fsync: boolean): Promise<string[]> {
   await mkdir(paths.pending, { recursive: true });
+  const fs = fileSystem();
   const names = lines.map(() => pendingName());
-  for (const [i, name] of names.entries()) {
-    const fh = await open(join(paths.pending, `.${name}.tmp`), 'wx');
-    try {
-      await fh.writeFile(`${lines[i]}\n`);
-      if (fsync) await fh.sync();
-    } finally {
-      await fh.close();
+  const temps: string[] = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      const tmp = join(paths.pending, `.${name}.tmp`);
+      const fd = createExclusive(tmp, 'spill');
+      temps.push(tmp);
+      try {
+        writeAll(fd, Buffer.from(`${lines[i]}\n`), 'spill');
+        if (fsync) fs.fsync(fd, 'spill');
+      } finally {
+        closeSync(fd);
+      }
     }
+  } catch (err) {
+    // Nothing of the batch was acknowledged: take its temps back rather than leave them for quarantine.
+    for (const t of temps) ifExistsSync(() => fs.unlink(t, 'spill'));
+    throw diskFullAs(paths.pending, err);
   }
-  for (const name of names) await rename(join(paths.pending, `.${name}.tmp`), join(paths.pending, name));
-  if (fsync) fsyncDir(paths.pending);
+  for (const name of names) fs.rename(join(paths.pending, `.${name}.tmp`), join(paths.pending, name), 'spill');
+  if (fsync) fsyncDir(paths.pending, 'spill');
   return names;
 }
 
@@ -145,7 +156,7 @@ export async function settleStaleTemps(paths: StorePaths, temps: readonly string
     if (lines.length > 0 && lines.every(isJsonObject)) {
       out.promoted.push(await promote(paths, t));
     } else if (st.size === 0) {
-      if (await unlinkIfExists(from)) out.removed.push(t);
+      if (await unlinkIfExists(from, 'spill')) out.removed.push(t);
     } else {
       await mkdir(paths.corrupt, { recursive: true });
       const to = join(paths.corrupt, `metrics.pending.unfinished.${t.replace(/^\./, '').slice(0, -'.tmp'.length)}`);
@@ -175,6 +186,6 @@ async function promote(paths: StorePaths, temp: string): Promise<string> {
 
 export async function claimForMerge(paths: StorePaths, name: string, at: Position): Promise<string> {
   const to = mergingName(name, at);
-  await rename(join(paths.pending, name), join(paths.pending, to));
+  fileSystem().rename(join(paths.pending, name), join(paths.pending, to), 'merge');
   return to;
 }

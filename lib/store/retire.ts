@@ -1,10 +1,10 @@
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { ifExists } from '../errors.js';
-import { faultPoint } from '../faults.js';
 import type { Logger } from '../log.js';
 import { fsyncDir } from './files.js';
+import { fileSystem } from './fs-env.js';
 import { raiseSeqFloor } from './identity.js';
 import type { SegmentName, StorePaths } from './names.js';
 import { loadIndex, scanSegmentsDir, writeIndex } from './segment-index.js';
@@ -41,11 +41,11 @@ export async function deleteSealedThrough(paths: StorePaths, config: Config, log
     const path = join(paths.segments, s.file);
     const st = await ifExists(() => lstat(path));
     if (!st?.isFile()) continue;
-    await unlink(path);
+    fileSystem().unlink(path, 'retention');
     if (!dir.twins.includes(s)) gone.push(s.file);
-    faultPoint('retention:mid-delete');
+    fileSystem().step('retention:mid-delete');
   }
-  if (durable) fsyncDir(paths.segments);
+  if (durable) fsyncDir(paths.segments, 'retention');
   // The directory is the truth: drop the deleted records, and rebuild an index that was lost.
   const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
   writeIndex(paths, index, durable);

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, rename } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ifExists } from '../errors.js';
-import { faultPoint } from '../faults.js';
+import { closeSync, createReadStream } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { diskFullAs, ifExists, ifExistsSync } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import type { Clock } from './clock.js';
-import { fsyncDir, fsyncFile, unlinkIfExists } from './files.js';
+import { createExclusive, fsyncDir, fsyncFile, unlinkIfExists, writeAll } from './files.js';
+import { fileSystem } from './fs-env.js';
 import { summarizeFile } from './lines.js';
 import { segmentFileName, type StorePaths } from './names.js';
 import { raiseSeqFloor } from './identity.js';
@@ -36,41 +36,33 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
   if (entries === 0) return undefined;
   const sealedAtMs = clock.now();
   const plain = segmentFileName(seq, sealedAtMs, false);
-  if (durable) fsyncFile(paths.active);
-  await rename(paths.active, join(paths.segments, plain));
+  const plainPath = join(paths.segments, plain);
+  const fs = fileSystem();
+  if (durable) fsyncFile(paths.active, 'seal');
+  fs.rename(paths.active, plainPath, 'seal');
   if (durable) {
-    fsyncDir(paths.segments);
-    fsyncDir(paths.root);
+    fsyncDir(paths.segments, 'seal');
+    fsyncDir(paths.root, 'seal');
   }
-  faultPoint('seal:renamed');
+  fs.step('seal:renamed');
   let file = plain;
   let storedBytes = summary.storedBytes;
   let sha256 = summary.sha256;
+  let compressed = false;
   if (config.compress === 'gzip') {
-    file = `${plain}.gz`;
-    const tmp = join(paths.segments, `.${file}.tmp`);
-    // Checksum the compressed bytes as they are written, rather than reading the .gz back.
-    const hash = createHash('sha256');
-    let gzBytes = 0;
-    // Loaded only to compress: a plain seal (and every record) starts without zlib.
-    const [{ pipeline }, { createGzip }] = await Promise.all([import('node:stream/promises'), import('node:zlib')]);
-    const gzip = createGzip().on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      gzBytes += chunk.length;
-    });
-    await pipeline(createReadStream(join(paths.segments, plain)), gzip, createWriteStream(tmp, { flags: 'wx' }));
-    if (durable) fsyncFile(tmp);
-    await rename(tmp, join(paths.segments, file));
-    if (durable) fsyncDir(paths.segments);
-    faultPoint('seal:gzipped');
-    await unlinkIfExists(join(paths.segments, plain));
-    storedBytes = gzBytes;
-    sha256 = hash.digest('hex');
+    try {
+      ({ storedBytes, sha256 } = await compress(paths, plainPath, durable));
+      file = `${plain}.gz`;
+      compressed = true;
+    } catch (err) {
+      // The plain segment is complete and sealed: keep it, uncompressed, rather than leave it out of the index.
+      log.warn({ seq, file: plain, err: (err as Error).message }, 'could not compress a sealed segment; kept it uncompressed');
+    }
   }
   const record: SegmentRecord = {
     seq,
     file,
-    compressed: config.compress === 'gzip',
+    compressed,
     lines: summary.lines,
     bytes: summary.end,
     storedBytes,
@@ -81,9 +73,56 @@ export async function sealActive(paths: StorePaths, config: Config, log: Logger,
     maxRecordedAt: summary.maxRecordedAt,
     sealedAt: new Date(sealedAtMs).toISOString(),
   };
-  writeIndex(paths, { ...index, lastSeq: seq, segments: [...index.segments, record] }, durable);
+  try {
+    writeIndex(paths, { ...index, lastSeq: seq, segments: [...index.segments, record] }, durable);
+  } catch (err) {
+    if (compressed) throw err;
+    // Undo: nothing else can have made a metrics.json while we hold the lock, and the
+    // seq was never promised, so the store is as it was before this seal.
+    fs.rename(plainPath, paths.active, 'seal');
+    if (durable) fsyncDir(paths.root, 'seal');
+    throw err;
+  }
   raiseSeqFloor(paths, seq, durable);
   log.info({ seq, file, lines: record.lines, bytes: record.bytes, reason }, 'sealed segment');
   return record;
 }
 
+/**
+ * Write `<plain>.gz` beside the sealed plain segment, then remove the plain
+ * one: the .gz is renamed into place only once complete, so a crash leaves
+ * twins that loadIndex resolves. On failure its temp is removed. Returns the
+ * compressed size and sha256, hashed as the bytes are written.
+ */
+async function compress(paths: StorePaths, plainPath: string, durable: boolean): Promise<{ storedBytes: number; sha256: string }> {
+  const fs = fileSystem();
+  const gzPath = `${plainPath}.gz`;
+  const tmp = join(paths.segments, `.${basename(gzPath)}.tmp`);
+  const hash = createHash('sha256');
+  let storedBytes = 0;
+  // Loaded only to compress: a plain seal (and every record) starts without zlib.
+  const [{ pipeline }, { createGzip }] = await Promise.all([import('node:stream/promises'), import('node:zlib')]);
+  const fd = createExclusive(tmp, 'gzip');
+  try {
+    try {
+      await pipeline(createReadStream(plainPath), createGzip(), async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) {
+          writeAll(fd, chunk, 'gzip');
+          hash.update(chunk);
+          storedBytes += chunk.length;
+        }
+      });
+      if (durable) fs.fsync(fd, 'gzip');
+    } finally {
+      closeSync(fd);
+    }
+    fs.rename(tmp, gzPath, 'gzip');
+  } catch (err) {
+    ifExistsSync(() => fs.unlink(tmp, 'gzip'));
+    throw diskFullAs(gzPath, err);
+  }
+  if (durable) fsyncDir(paths.segments, 'gzip');
+  fs.step('seal:gzipped');
+  await unlinkIfExists(plainPath, 'gzip');
+  return { storedBytes, sha256: hash.digest('hex') };
+}

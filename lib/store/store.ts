@@ -135,6 +135,25 @@ export class Store {
     }
   }
 
+  /**
+   * Hold the writer lock without a holder's duties (no torn-tail move, no
+   * merge): for a reader that must see the store between writes, as verify's
+   * second look. Undefined when the lock stays busy for `waitMs` or cannot be
+   * taken at all (no write access to the root).
+   */
+  async betweenWrites<T>(waitMs: number, work: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const held = await lock(this.paths.lock, { staleMs: this.config.lockStaleMs, log: this.log, waitMs }).catch((err: unknown) => {
+      this.log.warn({ lock: this.paths.lock, err: (err as Error).message }, 'cannot take the writer lock');
+      return undefined;
+    });
+    if (!held) return undefined;
+    try {
+      return { value: await work() };
+    } finally {
+      await held.release();
+    }
+  }
+
   /** The aggregate lock, then the writer lock: nothing reads or writes the store meanwhile. */
   async exclusive<T>(what: string, work: (session: WriterSession) => Promise<T>): Promise<T> {
     return this.withAggregateLock(what, async () => (await this.writer(work)).value);

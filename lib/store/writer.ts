@@ -1,12 +1,12 @@
 import { lstat, open, readdir, readFile, truncate, unlink } from 'node:fs/promises';
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, fsyncSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ifExists, ifExistsSync, StoreError } from '../errors.js';
-import { faultArmed, faultPoint } from '../faults.js';
+import { diskFullAs, ifExists, ifExistsSync, StoreError } from '../errors.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { isCompleteTail } from './entries.js';
-import { ensureDir, fsyncDir, lastNewlineEnd, quarantine } from './files.js';
+import { ensureDir, fsyncDir, lastNewlineEnd, quarantine, sweepQuarantineTemps, writeAll } from './files.js';
+import { fileSystem } from './fs-env.js';
 import { describeHolder, lock, sweepLockLitter, type HeldLock } from './lock.js';
 import { parseSegmentName, type Position, type StorePaths } from './names.js';
 import { noteOldWriters } from './old-writers.js';
@@ -41,9 +41,7 @@ async function countNewlines(path: string): Promise<number> {
   }
 }
 
-function writeAll(fd: number, data: Buffer): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
-}
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 
 /**
  * Everything done under the writer lock: repair, merge, append, seal. One
@@ -72,6 +70,7 @@ export class WriterSession {
     await sweepLockLitter(this.paths.lock, this.log);
     await ensureStoreFile(this.paths, { log: this.log, fsync: this.config.fsync !== 'never' });
     await settleFlatten(this.paths, this.log);
+    for (const t of sweepQuarantineTemps(this.paths.corrupt)) this.log.warn({ file: t }, 'removed the temp of an interrupted quarantine (its bytes were still in place)');
     await this.repairTornTail();
     await this.mergePending();
   }
@@ -92,7 +91,7 @@ export class WriterSession {
     }
     if (isCompleteTail(torn)) {
       // An entry whose newline was lost (older writers, or a crash between the two): keep it, as the orchestrator does.
-      writeAll(this.openActive(), Buffer.from('\n'));
+      writeAll(this.openActive(), Buffer.from('\n'), 'active');
       await this.syncActive();
       this.log.info({ file: 'metrics.json', offset: end, bytes: torn.length }, 'ended a complete last entry with its missing newline');
       return;
@@ -180,23 +179,31 @@ export class WriterSession {
 
   /** The active file, opened for appending once per session; a symlink in its place is never followed. */
   private openActive(): number {
-    return (this.fd ??= openSync(this.paths.active, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o666));
+    return (this.fd ??= fileSystem().open(this.paths.active, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o666, 'active'));
   }
 
   private async write(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
+    const fs = fileSystem();
     const created = this.fd === undefined && !ifExistsSync(() => lstatSync(this.paths.active));
     const fd = this.openActive();
     const data = Buffer.from(`${lines.join('\n')}\n`);
-    if (faultArmed('writer:torn-write')) {
-      // A crash in the middle of write(2): half the bytes land, then the process is gone.
-      writeAll(fd, data.subarray(0, Math.ceil(data.length / 2)));
-      faultPoint('writer:torn-write');
+    const before = fstatSync(fd).size;
+    try {
+      writeAll(fd, data, 'active');
+    } catch (err) {
+      // Not acknowledged: take back what landed, so nothing half written stays as a torn tail.
+      this.stats = undefined;
+      try {
+        ftruncateSync(fd, before);
+      } catch {
+        // The next lock holder quarantines the torn tail.
+      }
+      throw diskFullAs(this.paths.active, err);
     }
-    writeAll(fd, data);
     if (this.config.fsync === 'always') {
-      fsyncSync(fd);
-      if (created) fsyncDir(this.paths.root);
+      fs.fsync(fd, 'active');
+      if (created) fsyncDir(this.paths.root, 'active');
     }
     if (created) noteActiveOpened(this.paths, await this.currentSeq(), this.clock.now(), this.config.fsync !== 'never');
   }
@@ -242,22 +249,22 @@ export class WriterSession {
       const s = await this.activeStats();
       const at: Position = { seq: await this.currentSeq(), offset: s.size };
       claimed.push(await claimForMerge(this.paths, name, at));
-      faultPoint('writer:merge-claimed');
+      fileSystem().step('writer:merge-claimed');
       await this.appendLines(lines);
       entries += lines.length;
     }
     if (claimed.length === 0) return;
     // The spills were durable when acknowledged: their new home must be too before they go.
     await this.syncActive();
-    faultPoint('writer:merge-appended');
-    for (const c of claimed) await unlink(join(this.paths.pending, c));
+    fileSystem().step('writer:merge-appended');
+    for (const c of claimed) fileSystem().unlink(join(this.paths.pending, c), 'merge');
     this.merged += entries;
     this.log.info({ files: claimed.length, entries }, 'merged pending entries');
   }
 
   /** fsync what this session appended to the active file (seals sync their own files). */
   private async syncActive(): Promise<void> {
-    if (this.config.fsync !== 'never' && this.fd !== undefined) fsyncSync(this.fd);
+    if (this.config.fsync !== 'never' && this.fd !== undefined) fileSystem().fsync(this.fd, 'active');
     await this.closeFd();
   }
 
@@ -281,7 +288,7 @@ export class WriterSession {
     this.stats = undefined;
     await this.appendLines(lines.slice(present));
     await this.syncActive();
-    await unlink(path);
+    fileSystem().unlink(path, 'merge');
     this.merged += lines.length - present;
     this.log.warn({ file: m.original, alreadyWritten: present, appended: lines.length - present }, 'resumed interrupted merge of pending entries');
   }

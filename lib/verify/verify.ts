@@ -1,10 +1,12 @@
-import { lstat, open, readdir, readFile, rename, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstat, open, readdir, readFile, truncate } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zlib';
 import { classifyLine } from '../aggregate/classify.js';
 import { dropAllCheckpoints } from '../aggregate/checkpoint.js';
-import { ifExists, StoreError } from '../errors.js';
-import { fsyncDir, quarantine, unlinkIfExists } from '../store/files.js';
+import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
+import { isAtomicTempName, parseChecksummedJson, quarantine, readChecksummedJson, unlinkIfExists, writeFileAtomic } from '../store/files.js';
+import { fileSystem } from '../store/fs-env.js';
 import {
   ACTIVE_FILE,
   completeTailOf,
@@ -28,6 +30,7 @@ import {
   type SegmentRecord,
   type StoreContext,
   type StoreOptions,
+  type StorePaths,
 } from '../store/store.js';
 
 export type Severity = 'error' | 'warning';
@@ -150,19 +153,9 @@ async function salvage(path: string, compressed: boolean): Promise<{ good: strin
   return { good, bad, raw };
 }
 
-async function rewriteSegment(ctx: StoreContext, name: SegmentName, lines: string[]): Promise<void> {
-  const path = join(ctx.paths.segments, name.file);
+function rewriteSegment(ctx: StoreContext, name: SegmentName, lines: string[]): void {
   const body = Buffer.from(lines.length ? `${lines.join('\n')}\n` : '');
-  const tmp = join(ctx.paths.segments, `.${name.file}.repair.tmp`);
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(name.compressed ? gzipSync(body) : body);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await fsyncDir(ctx.paths.segments);
+  writeFileAtomic(join(ctx.paths.segments, name.file), name.compressed ? gzipSync(body) : body, { fsync: true, fsyncDir: true, site: 'repair' });
 }
 
 async function repairSegment(ctx: StoreContext, check: SegmentCheck, log: string[]): Promise<void> {
@@ -180,13 +173,15 @@ async function repairSegment(ctx: StoreContext, check: SegmentCheck, log: string
       await fh.close();
     }
     const saved = await quarantine(ctx.paths.corrupt, path, 'torn', torn);
+    fileSystem().step('repair:quarantined');
     await truncate(path, s.end);
     log.push(`${name.file}: moved ${torn.length} torn bytes to ${saved}`);
     return;
   }
   const { good, bad, raw } = await salvage(path, name.compressed);
   const saved = await quarantine(ctx.paths.corrupt, path, error.kind, raw);
-  await rewriteSegment(ctx, name, good);
+  fileSystem().step('repair:quarantined');
+  rewriteSegment(ctx, name, good);
   log.push(`${name.file}: ${error.kind}; original saved as ${saved}; kept ${good.length} good lines, set aside ${bad.length} unreadable`);
 }
 
@@ -218,7 +213,113 @@ async function pendingProblems(ctx: StoreContext): Promise<VerifyProblem[]> {
   return out;
 }
 
-async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: number, total: number) => void): Promise<{ problems: VerifyProblem[]; checks: SegmentCheck[]; stale: string[]; twins: string[] }> {
+/** A clock this far off is not a slow disk or a leap second. */
+const CLOCK_SLACK_MS = 5 * 60_000;
+/** Before the store could have been written. */
+const FAR_PAST_MS = Date.UTC(2000, 0, 1);
+
+/**
+ * A segment sealed under a wrong clock: its name says the future, the far
+ * past, or earlier than a segment sealed before it. The data is sound, but
+ * age-based retention would misjudge it, so it is reported (a warning).
+ */
+function checkSealedTimes(segments: readonly SegmentName[], nowMs: number, out: VerifyProblem[]): void {
+  let latest = -Infinity;
+  for (const s of segments) {
+    const at = new Date(s.sealedAtMs).toISOString();
+    let detail: string | undefined;
+    if (s.sealedAtMs > nowMs + CLOCK_SLACK_MS) detail = `sealed at ${at}, in the future`;
+    else if (s.sealedAtMs < FAR_PAST_MS) detail = `sealed at ${at}, before 2000`;
+    else if (s.sealedAtMs < latest - CLOCK_SLACK_MS) detail = `sealed at ${at}, before an earlier segment (${new Date(latest).toISOString()})`;
+    if (detail) out.push({ file: s.file, kind: 'sealed-time', detail: `${detail}: the clock of the process that sealed it was wrong; age-based retention misjudges it`, severity: 'warning' });
+    latest = Math.max(latest, s.sealedAtMs);
+  }
+}
+
+const CHECKSUMMED_JSON = /^(aggregate-state|retained-base)(\..+)?\.json$/;
+
+/** What to do about a damaged JSON file of the store, by name. */
+function damagedAdvice(name: string): string {
+  if (name.startsWith('retained-base')) return 'it holds the folded history of deleted segments and cannot be rebuilt: restore it from a backup';
+  if (name.startsWith('aggregate-state')) return 'verify --repair drops it; the next aggregate rebuilds it';
+  if (name === 'store.json') return 'it holds the store identity and seq floor: restore it from a backup';
+  if (name === 'layout.json') return 'the run-id index cannot be read without it: restore it from a backup, or move the run-ids directory away and run aggregate --rebuild (repeats of run_ids from deleted segments then count as new)';
+  return 'verify --repair drops it; the next aggregate writes it again';
+}
+
+/** Damaged files a pass writes again from what is left: checkpoints and outputs, nothing that holds history. */
+function rewritable(file: string): boolean {
+  return !/(^|\/)(retained-base[^/]*|store|layout)\.json$/.test(file);
+}
+
+/**
+ * Every JSON file of the store must parse (and the checkpoint and retained
+ * base match their checksum): metrics/*.json, the run-id layouts,
+ * metrics.segments/store.json, and the outputs under the <out> the checkpoint
+ * names. (index.json is checked with the segments.)
+ */
+function checkJsonFiles(paths: StorePaths): VerifyProblem[] {
+  const problems: VerifyProblem[] = [];
+  const files: Array<{ path: string; file: string; name: string }> = [];
+  const add = (dir: string, prefix: string, name: string) => files.push({ path: join(dir, name), file: `${prefix}${name}`, name });
+  for (const e of ifExistsSync(() => readdirSync(paths.metrics, { withFileTypes: true })) ?? []) {
+    if (e.isFile() && e.name.endsWith('.json')) add(paths.metrics, 'metrics/', e.name);
+    else if (e.isDirectory() && /^run-ids(\..+)?$/.test(e.name)) add(join(paths.metrics, e.name), `metrics/${e.name}/`, 'layout.json');
+  }
+  add(paths.segments, 'metrics.segments/', 'store.json');
+  add(paths.root, '', 'state.json');
+  const out = checkpointOut(paths);
+  if (out !== undefined && resolve(out) !== resolve(paths.root)) {
+    add(out, `${out}/`, 'state.json');
+    add(join(out, 'metrics'), `${out}/metrics/`, 'mttr-delta.json');
+  }
+  for (const f of files) {
+    const text = ifExistsSync(() => readFileSync(f.path, 'utf8'));
+    if (text === undefined) continue;
+    const parsed = CHECKSUMMED_JSON.test(f.name) ? parseChecksummedJson(text) : parseJsonText(text);
+    if (!parsed.ok) problems.push({ file: f.file, kind: 'damaged-json', detail: `${parsed.reason}; ${damagedAdvice(f.name)}`, severity: 'error' });
+  }
+  return problems;
+}
+
+function parseJsonText(text: string): { ok: true } | { ok: false; reason: string } {
+  try {
+    JSON.parse(text);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: text.length === 0 ? 'empty' : `not valid JSON (${(err as Error).message})` };
+  }
+}
+
+/** The <out> the built-in reducer's checkpoint last wrote to, if it says. */
+function checkpointOut(paths: StorePaths): string | undefined {
+  const read = readChecksummedJson(join(paths.metrics, 'aggregate-state.json'));
+  const out = read?.ok ? (read.value as { out?: unknown }).out : undefined;
+  return typeof out === 'string' ? out : undefined;
+}
+
+/** Temp files of the store's atomic writes in `dir` (".<name>.<pid>.<n>.tmp"), older than `ageMs`. */
+function staleTemps(dir: string, ageMs: number): string[] {
+  const now = Date.now();
+  const out: string[] = [];
+  for (const e of ifExistsSync(() => readdirSync(dir, { withFileTypes: true })) ?? []) {
+    if (!e.isFile() || !isAtomicTempName(e.name)) continue;
+    const st = ifExistsSync(() => lstatSync(join(dir, e.name)));
+    if (st && now - st.mtimeMs >= ageMs) out.push(e.name);
+  }
+  return out;
+}
+
+interface Check {
+  problems: VerifyProblem[];
+  checks: SegmentCheck[];
+  /** Store temps in metrics.segments/ and metrics/ old enough not to be writes in progress. */
+  stale: string[];
+  metricsTemps: string[];
+  twins: string[];
+}
+
+async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: number, total: number) => void): Promise<Check> {
   const { paths } = ctx;
   const problems: VerifyProblem[] = [];
   const dir = await scanSegmentsDir(paths);
@@ -252,6 +353,10 @@ async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: nu
 
   const identity = identityProblem(ctx, index?.storeId);
   if (identity) problems.push(identity);
+  checkSealedTimes(dir.segments, Date.now(), problems);
+  problems.push(...checkJsonFiles(paths));
+  const metricsTemps = staleTemps(paths.metrics, STALE_TEMP_MS);
+  for (const f of metricsTemps) problems.push({ file: `metrics/${f}`, kind: 'stale-temp', detail: 'temp file of an interrupted write', severity: 'warning' });
 
   const checks: SegmentCheck[] = [];
   for (const [i, s] of dir.segments.entries()) {
@@ -288,74 +393,122 @@ async function checkAll(ctx: StoreContext, onProgress?: (file: string, index: nu
   } else if (st) {
     problems.push({ file: ACTIVE_FILE, kind: 'unreadable', detail: 'metrics.json is not a regular file', severity: 'error' });
   }
-  return { problems, checks, stale, twins: dir.twins.map((t) => t.file) };
+  return { problems, checks, stale, metricsTemps, twins: dir.twins.map((t) => t.file) };
 }
+
+/** How long verify waits for a writer or aggregator to finish before it looks again. */
+const SECOND_LOOK_WAIT_MS = 30_000;
 
 /**
  * Check the store against itself: each sealed segment against its sha256 in
- * the index, the index against the directory, torn tails, lines that do not
- * count. With `repair`, under the writer lock: torn and unreadable bytes go to
- * metrics.corrupt/, the index is rebuilt, stale temps removed; no good line is lost.
+ * the index, the index against the directory, torn tails, every JSON file of
+ * the store, lines that do not count. Live writers and aggregators are never
+ * seen mid-step: an error is reported only when it is still there on a second
+ * look under the writer lock. With `repair`, under the aggregate and writer
+ * locks: torn and unreadable bytes go to metrics.corrupt/, the index is
+ * rebuilt, leftover temps removed, damaged checkpoints and outputs dropped
+ * (the next aggregate writes them again); no good line is lost.
  */
 export async function verify(options: (StoreOptions & { repair?: boolean; onProgress?: (file: string, index: number, total: number) => void }) | string = {}): Promise<VerifyResult> {
   const opts = typeof options === 'string' ? { dir: options } : options;
   const store = await Store.open(opts);
   const ctx = store.context;
-  const repaired: string[] = [];
-  if (opts.repair) {
-    const first = await checkAll(ctx, opts.onProgress);
-    if (first.problems.some((p) => p.severity === 'error' || p.kind === 'stale-temp' || p.kind === 'stale-spill' || p.kind === 'flatten-interrupted')) {
-      // Rewriting a segment changes history under the aggregators' checkpoints; the aggregate
-      // lock (taken before the writer lock, in retention's order) keeps them out meanwhile.
-      const aggregated = first.checks.some((c) => c.error) && (await ifExists(() => lstat(ctx.paths.metrics))) !== undefined;
-      const repair = async () => {
-        await store.writer(async () => {
-          // prepare() has already moved the active file's torn tail away and merged pending entries.
-          const resolved = new Set<number>();
-          for (const t of first.twins) {
-            const seq = parseSegmentName(t)?.seq;
-            const gz = first.checks.find((c) => c.name.seq === seq);
-            if (gz?.error) {
-              // The compression was interrupted or its result is damaged: the plain copy is the segment.
-              const gzPath = join(ctx.paths.segments, gz.name.file);
-              const saved = await quarantine(ctx.paths.corrupt, gzPath, gz.error.kind, await readFile(gzPath));
-              await unlinkIfExists(gzPath);
-              resolved.add(gz.name.seq);
-              repaired.push(`${gz.name.file}: ${gz.error.kind}; kept its complete plain copy ${t}, damaged bytes saved as ${saved}`);
-            } else if (await unlinkIfExists(join(ctx.paths.segments, t))) {
-              repaired.push(`${t}: removed plain twin of a compressed segment`);
-            }
-          }
-          for (const f of first.stale) {
-            if (await unlinkIfExists(join(ctx.paths.segments, f))) repaired.push(`${f}: removed stale temp file`);
-          }
-          for (const check of first.checks) if (!resolved.has(check.name.seq)) await repairSegment(ctx, check, repaired);
-          const dir = await scanSegmentsDir(ctx.paths);
-          const old = await readIndex(ctx.paths);
-          const records: SegmentRecord[] = [];
-          for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
-          // A lost index must not let seq go back below what retention already deleted.
-          const lastSeq = Math.max(old?.lastSeq ?? 0, seqFloor(ctx.paths), records.at(-1)?.seq ?? 0);
-          // prepare() restored store.json from index.json's copy where there was one; else, asked to repair, a new identity.
-          let id = identityOf(ctx.paths, old?.storeId);
-          if (id.state !== 'ok') {
-            const made = await newIdentity(ctx.paths, lastSeq, true);
-            repaired.push(`${STORE_FILE}: no copy of the old storeId was left; the store now has the new identity ${made.storeId}`);
-            id = { state: 'ok', file: made };
-          }
-          writeIndex(ctx.paths, { version: 1, lastSeq, ...(id.state === 'ok' ? { storeId: id.file.storeId } : {}), segments: records }, true);
-          repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
-        });
-        if (aggregated) {
-          // The next aggregate rebuilds from the repaired segments instead of carrying on from the damaged ones.
-          for (const n of await dropAllCheckpoints(ctx.paths)) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
-        }
-      };
-      if (aggregated) await store.withAggregateLock('verify --repair', repair);
-      else await repair();
-      for (const r of repaired) ctx.log.warn({ repair: r }, 'verify --repair');
-    }
+  // A file can vanish between listing and reading it (a seal renames metrics.json): that is for the second look too.
+  const first = await checkAll(ctx, opts.onProgress).catch((err: unknown) => (errnoCode(err) === 'ENOENT' ? undefined : Promise.reject(err)));
+  const errors = (c: Check | undefined) => c === undefined || c.problems.some((p) => p.severity === 'error');
+  const leftovers = (c: Check) => c.stale.length + c.metricsTemps.length > 0 || c.problems.some((p) => p.kind === 'stale-spill' || p.kind === 'flatten-interrupted');
+  if (opts.repair && (errors(first) || leftovers(first!))) {
+    const repaired = await repair(store);
+    const { problems } = await checkAll(ctx);
+    return { ok: !problems.some((p) => p.severity === 'error'), problems, repaired };
   }
-  const { problems } = await checkAll(ctx, opts.onProgress);
-  return { ok: !problems.some((p) => p.severity === 'error'), problems, repaired };
+  if (first && !errors(first)) return { ok: true, problems: first.problems, repaired: [] };
+  // A writer between a seal's rename and its index write, a retention between listing and
+  // deleting: only what is still wrong while nobody writes is an error.
+  const second = await store.betweenWrites(SECOND_LOOK_WAIT_MS, () => checkAll(ctx));
+  if (!second) ctx.log.warn({ lock: ctx.paths.lock }, 'verify: no second look under the writer lock; reporting the first look');
+  const { problems } = second?.value ?? first ?? (await checkAll(ctx));
+  return { ok: !problems.some((p) => p.severity === 'error'), problems, repaired: [] };
+}
+
+/** Fix what can be fixed, looking again under the locks; returns what was done, one line each. */
+async function repair(store: Store): Promise<string[]> {
+  const ctx = store.context;
+  const repaired: string[] = [];
+  // Rewriting a segment changes history under the aggregators' checkpoints, and dropping a
+  // checkpoint or output must not race a pass writing one: the aggregate lock (taken before
+  // the writer lock, in retention's order) keeps them out meanwhile.
+  const aggregated = (await ifExists(() => lstat(ctx.paths.metrics))) !== undefined;
+  const work = async () => {
+    let rewrote = false;
+    let damaged: VerifyProblem[] = [];
+    await store.writer(async () => {
+      // prepare() has already moved the active file's torn tail away and merged pending entries.
+      const now = await checkAll(ctx);
+      damaged = now.problems.filter((p) => p.kind === 'damaged-json');
+      const resolved = new Set<number>();
+      for (const t of now.twins) {
+        const seq = parseSegmentName(t)?.seq;
+        const gz = now.checks.find((c) => c.name.seq === seq);
+        if (gz?.error) {
+          // The compression was interrupted or its result is damaged: the plain copy is the segment.
+          const gzPath = join(ctx.paths.segments, gz.name.file);
+          const saved = await quarantine(ctx.paths.corrupt, gzPath, gz.error.kind, await readFile(gzPath));
+          await unlinkIfExists(gzPath, 'repair');
+          resolved.add(gz.name.seq);
+          rewrote = true;
+          repaired.push(`${gz.name.file}: ${gz.error.kind}; kept its complete plain copy ${t}, damaged bytes saved as ${saved}`);
+        } else if (await unlinkIfExists(join(ctx.paths.segments, t), 'repair')) {
+          repaired.push(`${t}: removed plain twin of a compressed segment`);
+        }
+      }
+      // Every write in metrics.segments/ happens under the writer lock we hold: any temp there,
+      // however young, is left by a process that died (a killed repair's own included).
+      for (const f of (await scanSegmentsDir(ctx.paths)).temps) {
+        if (await unlinkIfExists(join(ctx.paths.segments, f), 'repair')) repaired.push(`${f}: removed temp file of an interrupted write`);
+      }
+      for (const check of now.checks) {
+        if (resolved.has(check.name.seq) || !check.error) continue;
+        await repairSegment(ctx, check, repaired);
+        rewrote = true;
+      }
+      const dir = await scanSegmentsDir(ctx.paths);
+      const old = await readIndex(ctx.paths);
+      const records: SegmentRecord[] = [];
+      for (const s of dir.segments) records.push(await describeSegment(ctx.paths, s));
+      // A lost index must not let seq go back below what retention already deleted.
+      const lastSeq = Math.max(old?.lastSeq ?? 0, seqFloor(ctx.paths), records.at(-1)?.seq ?? 0);
+      // prepare() restored store.json from index.json's copy where there was one; else, asked to repair, a new identity.
+      let id = identityOf(ctx.paths, old?.storeId);
+      if (id.state !== 'ok') {
+        const made = await newIdentity(ctx.paths, lastSeq, true);
+        repaired.push(`${STORE_FILE}: no copy of the old storeId was left; the store now has the new identity ${made.storeId}`);
+        id = { state: 'ok', file: made };
+      }
+      writeIndex(ctx.paths, { version: 1, lastSeq, ...(id.state === 'ok' ? { storeId: id.file.storeId } : {}), segments: records }, true);
+      repaired.push(`${INDEX_FILE}: rebuilt from ${records.length} segments`);
+    });
+    if (aggregated) {
+      // Every write in metrics/ happens under the aggregate lock we hold.
+      for (const f of staleTemps(ctx.paths.metrics, 0)) {
+        if (await unlinkIfExists(join(ctx.paths.metrics, f), 'repair')) repaired.push(`metrics/${f}: removed temp file of an interrupted write`);
+      }
+      for (const p of damaged) {
+        if (!rewritable(p.file)) continue;
+        const path = p.file.startsWith('/') ? p.file : join(ctx.paths.root, p.file);
+        if (await unlinkIfExists(path, 'repair')) repaired.push(`${p.file}: damaged, dropped; the next aggregate writes it again`);
+      }
+      if (rewrote) {
+        // The next aggregate rebuilds from the repaired segments instead of carrying on from the damaged ones.
+        const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
+        for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
+          if (await unlinkIfExists(join(ctx.paths.metrics, n), 'repair')) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
+        }
+      }
+    }
+  };
+  if (aggregated) await store.withAggregateLock('verify --repair', work);
+  else await work();
+  for (const r of repaired) ctx.log.warn({ repair: r }, 'verify --repair');
+  return repaired;
 }

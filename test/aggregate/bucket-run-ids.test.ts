@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { bucketRunIds as RunIdIndex } from '../../lib/aggregate/bucket-run-ids.js';
 import type { PassShape } from '../../lib/aggregate/run-ids.js';
 import { useTmpDir } from '../helpers/tmp.js';
+import { useFileSystem } from '../../lib/store/fs-env.js';
+import { faultyFileSystem } from '../helpers/faulty-fs.js';
 
 /** The bucket hash as stored on disk (FNV-1a over UTF-16 units): part of the file format, so spelled out here. */
 function fnv1a(s: string): number {
@@ -71,11 +73,11 @@ describe('run-id index: generations, growth, reset, legacy layout', function () 
     const id = (i: number) => `crash-grow-run-id-${String(i).padStart(8, '0')}`;
     const ids = RunIdIndex.open(dir(), perLine);
     for (let i = 0; i < 30_000; i++) ids.add(id(i), { seq: 1, offset: i });
-    process.env['CODEX_METRICS_FAULT'] = 'run-ids:before-switch';
+    const restore = useFileSystem(faultyFileSystem({ step: 'run-ids:before-switch', action: 'throw' }));
     try {
       expect(() => ids.flush(false)).to.throw(/injected fault/);
     } finally {
-      delete process.env['CODEX_METRICS_FAULT'];
+      restore();
     }
     const before = await layoutOf(dir());
     expect(before.bits).to.equal(0);

@@ -5,10 +5,17 @@ import { aggregate, type AggregateResult } from '../../lib/aggregate/aggregator.
 import { orchestratorReducer } from '../../lib/aggregate/orchestrator.js';
 import { retention } from '../../lib/retention/retention.js';
 import { Recorder } from '../../lib/store/recorder.js';
+import { checksummedJson } from '../../lib/store/files.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { appendRaw, captureLog, line, readOutput, readOutputs, rebuildInCopy, run, warnings } from './helpers.js';
 
 const statePath = (root: string) => join(root, 'metrics', 'aggregate-state.json');
+
+/** Rewrite the checkpoint as another program version could have written it: changed, with a good checksum. */
+async function rewriteCheckpoint(root: string, change: (cp: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+  const { sha256: _sum, ...cp } = JSON.parse(await readFile(statePath(root), 'utf8')) as Record<string, unknown>;
+  await writeFile(statePath(root), checksummedJson(change(cp)));
+}
 
 /** Entries whose every output field moves, so a wrong start point shows. */
 function entry(i: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -121,15 +128,23 @@ describe('aggregate: checkpoint invalidation falls back to a correct rebuild', f
 
   it('checkpoint state the reducer cannot read', async () => {
     await aggregated();
-    const cp = JSON.parse(await readFile(statePath(root()), 'utf8'));
-    await writeFile(statePath(root()), JSON.stringify({ ...cp, state: { nonsense: true } }));
+    await rewriteCheckpoint(root(), (cp) => ({ ...cp, state: { nonsense: true } }));
     await expectRebuild(/state/);
+  });
+
+  it('checkpoint changed after it was written, still valid JSON (a digit of a count): damaged by its checksum, not trusted', async () => {
+    await aggregated();
+    const text = await readFile(statePath(root()), 'utf8');
+    const changed = text.replace(/"runs": (\d+)/, (_m, n: string) => `"runs": ${Number(n) + 1}`);
+    expect(changed).to.not.equal(text);
+    JSON.parse(changed);
+    await writeFile(statePath(root()), changed);
+    await expectRebuild(/checkpoint is damaged: checksum mismatch/);
   });
 
   it('checkpoint points past the active segment', async () => {
     await aggregated();
-    const cp = JSON.parse(await readFile(statePath(root()), 'utf8'));
-    await writeFile(statePath(root()), JSON.stringify({ ...cp, cursor: { ...cp.cursor, seq: 9 } }));
+    await rewriteCheckpoint(root(), (cp) => ({ ...cp, cursor: { ...(cp['cursor'] as object), seq: 9 } }));
     await expectRebuild(/past the active/);
   });
 

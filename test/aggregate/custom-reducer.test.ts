@@ -98,7 +98,7 @@ describe('aggregate: a custom reducer through the API', function () {
     await aggregate({ dir: root(), log: quietLog });
     // A retained base, so a rebuild purges only the ids after it and the index directory stays.
     await retention({ dir: root(), retention: { maxSegments: 2 }, reducers: [orchestratorReducer, pipelines], log: quietLog });
-    const killed = await runCli(['aggregate', '--dir', root(), '--rebuild'], { env: { NODE_ENV: 'test', CODEX_METRICS_FAULT: 'aggregate:after-reset:kill' } });
+    const killed = await runCli(['aggregate', '--dir', root(), '--rebuild'], { fault: { step: 'aggregate:after-reset', action: 'kill' } });
     expect(killed.signal).to.equal('SIGKILL');
     expect(await readdir(join(metrics(), 'run-ids'))).to.not.be.empty;
 

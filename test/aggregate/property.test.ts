@@ -12,6 +12,8 @@ import { spill } from '../../lib/store/pending.js';
 import { Recorder } from '../../lib/store/recorder.js';
 import { quietLog } from '../helpers/tmp.js';
 import { appendRaw, readOutputs, rebuildInCopy, type Outputs } from './helpers.js';
+import type { Step } from '../../lib/store/fs-env.js';
+import { withFault } from '../helpers/faulty-fs.js';
 
 /**
  * Exact incremental aggregation, as a property: for random histories of
@@ -188,18 +190,11 @@ class Model {
   }
 }
 
-/** Runs `work` with a fault injected at `point`; true when it fired. */
-async function withFault<T>(point: string, work: () => Promise<T>): Promise<boolean> {
-  process.env['CODEX_METRICS_FAULT'] = point;
-  try {
-    await work();
-    return false;
-  } catch (err) {
-    if (!/injected fault/.test((err as Error).message)) throw err;
-    return true;
-  } finally {
-    delete process.env['CODEX_METRICS_FAULT'];
-  }
+/** Runs `work` with a fault thrown at `step`; true when it fired. */
+async function withStepFault(step: Step, work: () => Promise<unknown>): Promise<boolean> {
+  const r = await withFault({ step, action: 'throw' }, work);
+  if (r.error !== undefined && !/injected fault/.test((r.error as Error).message)) throw r.error;
+  return r.fired;
 }
 
 // ---- the property -----------------------------------------------------------
@@ -287,10 +282,10 @@ async function runHistory(cfg: { maxLines: number; maxBytes: number; compress: s
         case 'crash':
           if (o.at === 'retention-after-fold') {
             // Dies after the fold, before the writer lock; with nothing to fold it only merges pending entries.
-            const fired = await withFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog, reducers: REDUCERS }));
+            const fired = await withStepFault('retention:after-fold', () => retention({ dir: root, retention: { maxSegments: 0 }, log: quietLog, reducers: REDUCERS }));
             if (!fired) model.aggregated();
           } else {
-            await withFault(`aggregate:${o.at}`, () => aggregate({ dir: root, log: quietLog, rebuild: o.at === 'after-reset' }));
+            await withStepFault(`aggregate:${o.at}`, () => aggregate({ dir: root, log: quietLog, rebuild: o.at === 'after-reset' }));
             model.aggregated();
           }
           break;

@@ -52,10 +52,10 @@ describe('flatten: the way back to one metrics.json (real processes)', function 
     expect(v.ok, JSON.stringify(v)).to.equal(true);
   });
 
-  for (const point of ['flatten:written', 'flatten:journaled', 'flatten:renamed']) {
+  for (const point of ['flatten:written', 'flatten:journaled', 'flatten:renamed'] as const) {
     it(`killed -9 at ${point}: the next lock holder undoes or finishes it; every line exactly once`, async () => {
       const ids = await rotatedStore();
-      const killed = await runCli(['flatten', '--dir', root()], { env: { NODE_ENV: 'test', CODEX_METRICS_FAULT: `${point}:kill` } });
+      const killed = await runCli(['flatten', '--dir', root()], { fault: { step: point, action: 'kill' } });
       expect(killed.signal).to.equal('SIGKILL');
       if (point !== 'flatten:written') {
         const v = JSON.parse((await runCli(['verify', '--dir', root(), '--json'])).stdout);

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { FAULT_ENV, type Fault } from './faulty-fs.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/codex-metrics', import.meta.url));
+/** The CLI with a fault injected into its file system (test/helpers/faulty-cli.ts). */
+const FAULTY_BIN = fileURLToPath(new URL('./faulty-cli.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -11,11 +14,11 @@ export interface CliResult {
 }
 
 /** Run the real CLI as a child process (compiled JS, as users run it). */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; nodeArgs?: string[] } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; nodeArgs?: string[]; fault?: Fault } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.fault ? FAULTY_BIN : BIN, ...args], {
       cwd: opts.cwd,
-      env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined, ...opts.env },
+      env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined, ...(opts.fault ? { [FAULT_ENV]: JSON.stringify(opts.fault) } : {}), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -6,21 +6,12 @@ import { retention } from '../../lib/retention/retention.js';
 import { parseSegmentName } from '../../lib/store/names.js';
 import { runCli } from '../helpers/cli.js';
 import { useTmpDir } from '../helpers/tmp.js';
+import { FAULT_ENV, withFault } from '../helpers/faulty-fs.js';
 import { aggregateSnapshot, buildHistory, expectNonTrivial, expectSameAggregates, sealedFiles, type History, type Snapshot } from './history.js';
 
 const POINTS = ['retention:after-fold', 'retention:mid-delete'] as const;
 const KEEP = 3;
 
-async function withFault<T>(fault: string, work: () => Promise<T>): Promise<T> {
-  const saved = process.env['CODEX_METRICS_FAULT'];
-  process.env['CODEX_METRICS_FAULT'] = fault;
-  try {
-    return await work();
-  } finally {
-    if (saved === undefined) delete process.env['CODEX_METRICS_FAULT'];
-    else process.env['CODEX_METRICS_FAULT'] = saved;
-  }
-}
 
 /** Aggregates of a copy of the store as the crash left it: incremental from the old checkpoint, then a rebuild. */
 async function expectUnchangedInCopy(h: History, copyDir: string, before: Snapshot): Promise<void> {
@@ -34,10 +25,6 @@ describe('retention: crash matrix', function () {
   this.timeout(60_000);
   const tmp = useTmpDir();
 
-  before(() => {
-    expect(process.env['NODE_ENV'], 'fault injection only works with NODE_ENV=test').to.equal('test');
-  });
-
   for (const point of POINTS) {
     for (const how of ['throw', 'kill'] as const) {
       it(`${point} (${how}): the store stays consistent, and the next run finishes the job`, async () => {
@@ -50,14 +37,11 @@ describe('retention: crash matrix', function () {
         const through = parseSegmentName(doomed.at(-1)!)!.seq;
 
         if (how === 'throw') {
-          await withFault(point, async () => {
-            let failure: unknown;
-            await retention({ ...h.options, retention: { maxSegments: KEEP } }).catch((err: unknown) => (failure = err));
-            expect(String(failure)).to.contain(`injected fault at ${point}`);
-          });
+          const r = await withFault({ step: point, action: 'throw' }, () => retention({ ...h.options, retention: { maxSegments: KEEP } }));
+          expect(String(r.error)).to.contain(`injected fault at ${point}`);
         } else {
           const r = await runCli(['retention', '--dir', dir, '--max-segments', String(KEEP), '--json'], {
-            env: { NODE_ENV: 'test', CODEX_METRICS_FAULT: `${point}:kill` },
+            fault: { step: point, action: 'kill' },
           });
           expect(r.signal, r.stderr).to.equal('SIGKILL');
           expect(r.stdout).to.equal('');
@@ -104,11 +88,11 @@ describe('retention: crash matrix', function () {
     }
   }
 
-  it('a fault switch does nothing outside NODE_ENV=test', async () => {
+  it('the CLI users run has no fault switch: the old and the test fault variables do nothing there', async () => {
     const h = await buildHistory(tmp.dir, { entries: 30 });
     const sealed = await sealedFiles(h.paths);
     const r = await runCli(['retention', '--dir', tmp.dir, '--max-segments', '1', '--json'], {
-      env: { NODE_ENV: 'production', CODEX_METRICS_FAULT: 'retention:mid-delete:kill' },
+      env: { NODE_ENV: 'test', CODEX_METRICS_FAULT: 'retention:mid-delete:kill', [FAULT_ENV]: JSON.stringify({ step: 'retention:mid-delete', action: 'kill' }) },
     });
     expect(r.signal).to.equal(null);
     expect(r.code, r.stderr).to.equal(0);

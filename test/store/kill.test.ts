@@ -8,6 +8,8 @@ import { tryLock } from '../../lib/store/lock.js';
 import type { SegmentIndex } from '../../lib/store/segment-index.js';
 import { entries, expectExactlyOnce, expectSegmentsWithin, idsOf, openRecorder, readStore } from '../helpers/store.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
+import type { Step } from '../../lib/store/fs-env.js';
+import type { Fault } from '../helpers/faulty-fs.js';
 
 async function kill(a: Appender): Promise<void> {
   a.child.kill('SIGKILL');
@@ -107,8 +109,10 @@ describe('store: kill -9 in the middle of appending (real SIGKILL)', function ()
   describe('at chosen points (the writer SIGKILLs itself there)', () => {
     const ids = (prefix: string, n: number) => entries(prefix, n).map((e) => String(e['id']));
     const record = (input: string, env: Record<string, string> = {}) => runCli(['record', '--dir', tmp.dir, '--json'], { env: writerEnv(env), input });
-    async function crash(point: string, input: string, env: Record<string, string> = {}): Promise<void> {
-      const r = await record(input, { ...env, NODE_ENV: 'test', CODEX_METRICS_FAULT: `${point}:kill` });
+    async function crash(point: Step | 'writer:torn-write', input: string, env: Record<string, string> = {}): Promise<void> {
+      // Half of an append lands, then the writer dies: a crash in the middle of write(2).
+      const fault: Fault = point === 'writer:torn-write' ? { site: 'active', op: 'write', action: 'torn-kill' } : { step: point, action: 'kill' };
+      const r = await runCli(['record', '--dir', tmp.dir, '--json'], { env: writerEnv(env), input, fault });
       expect(r.signal, `${point} did not fire: ${r.stderr}`).to.equal('SIGKILL');
       expect(await lstat(storePaths(tmp.dir).lock).then(() => true, () => false), 'the dead writer held the lock').to.equal(true);
     }

@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { appendFile, readdir, readFile, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { appendFile, readdir, readFile, rename as fsRename, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { expect } from 'chai';
@@ -8,6 +8,7 @@ import { classifyLine } from '../../lib/aggregate/classify.js';
 import { storePaths, type StorePaths } from '../../lib/store/names.js';
 import { Recorder } from '../../lib/store/recorder.js';
 import { verify } from '../../lib/verify/verify.js';
+import { startAppender, writerEnv } from '../helpers/appender.js';
 import { jsonl, runCli, runEntry } from '../helpers/cli.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { sealedFiles } from '../retention/history.js';
@@ -287,7 +288,7 @@ describe('verify', function () {
     expect(await readdir(paths.segments)).to.include(link);
   });
 
-  it('stale temp files of the store are warnings, removed by repair; a fresh one is a write in progress', async () => {
+  it('stale temp files of the store are warnings; a fresh one may be a write in progress, until repair holds the writer lock and removes both', async () => {
     const { paths } = await cleanStore(tmp.dir);
     await writeFile(join(paths.segments, 'index.json.123456'), '{');
     await writeFile(join(paths.segments, 'index.json.654321'), '{');
@@ -296,7 +297,7 @@ describe('verify', function () {
     const r = await verifyCli(tmp.dir);
     expect(kinds(r)).to.deep.equal([['index.json.123456', 'stale-temp']]);
     expect((await verifyCli(tmp.dir, true)).problems).to.deep.equal([]);
-    expect(await readdir(paths.segments)).to.include('index.json.654321').and.not.include('index.json.123456');
+    expect(await readdir(paths.segments)).to.not.include('index.json.654321').and.not.include('index.json.123456');
   });
 
   describe('gzip segments', () => {
@@ -407,5 +408,146 @@ describe('verify', function () {
     const fixed = await verify({ dir: tmp.dir, log: quietLog, repair: true });
     expect(fixed.ok).to.equal(true);
     expect(fixed.repaired.some((l) => l.includes('index.json'))).to.equal(true);
+  });
+});
+
+describe('verify: the JSON files of the store, clocks, and its own leftovers', function () {
+  this.timeout(60_000);
+  const tmp = useTmpDir();
+
+  /** A clean store, aggregated (outputs, checkpoint, run-id index) and with a retained base. */
+  async function aggregatedStore(): Promise<StorePaths> {
+    const { paths } = await cleanStore(tmp.dir);
+    expect((await runCli(['retention', '--dir', tmp.dir, '--max-segments', '3'])).code).to.equal(0);
+    expect((await runCli(['aggregate', '--dir', tmp.dir])).code).to.equal(0);
+    return paths;
+  }
+
+  const cutInHalf = async (path: string) => truncate(path, (await readFile(path)).length >> 1);
+
+  for (const [file, repairs] of [
+    ['metrics/post-rollout.json', true],
+    ['metrics/per-epoch.json', true],
+    ['state.json', true],
+    ['metrics/aggregate-state.json', true],
+    ['metrics/retained-base.json', false],
+  ] as const) {
+    it(`${file} cut in half (as write-file-atomic left it on a full disk): an error${repairs ? '; repair drops it and the next aggregate writes it again' : ', which repair cannot fix'}`, async () => {
+      const paths = await aggregatedStore();
+      await cutInHalf(join(tmp.dir, file));
+      const r = await verifyCli(tmp.dir);
+      expect(kinds(r)).to.deep.include([file, 'damaged-json']);
+      expect(r.ok).to.equal(false);
+      const repaired = await verifyCli(tmp.dir, true);
+      if (!repairs) {
+        expect(kinds(repaired)).to.deep.include([file, 'damaged-json']);
+        return;
+      }
+      expect(repaired.problems).to.deep.equal([]);
+      const agg = await runCli(['aggregate', '--dir', tmp.dir]);
+      expect(agg.code, agg.stderr).to.equal(0);
+      expect(() => JSON.parse(readFileSync(join(tmp.dir, file), 'utf8'))).to.not.throw();
+      expect((await verifyCli(tmp.dir)).ok).to.equal(true);
+      void paths;
+    });
+  }
+
+  it('a retained base changed in place (still valid JSON): verify reports its checksum; aggregate and a rebuild refuse it, saying what to do', async () => {
+    const paths = await aggregatedStore();
+    const path = join(paths.metrics, 'retained-base.json');
+    const text = await readFile(path, 'utf8');
+    const changed = text.replace(/"runs": (\d+)/, (_m, n: string) => `"runs": ${Number(n) + 5}`);
+    expect(changed).to.not.equal(text);
+    await writeFile(path, changed);
+    const r = await verifyCli(tmp.dir);
+    expect(r.problems.find((p) => p.file === 'metrics/retained-base.json')?.detail).to.match(/checksum mismatch.*restore it from a backup/);
+    for (const args of [['aggregate'], ['aggregate', '--rebuild']]) {
+      const agg = await runCli([...args, '--dir', tmp.dir]);
+      expect(agg.code).to.equal(1);
+      expect(agg.stderr.trim().split('\n').at(-1)).to.match(/^codex-metrics: .*retained-base\.json is damaged \(checksum mismatch.*cannot be rebuilt from what is left: restore this file from a backup/);
+    }
+    // Refused, not overwritten.
+    expect(await readFile(path, 'utf8')).to.equal(changed);
+  });
+
+  it('index.json cut in half: an index error; repair rebuilds it', async () => {
+    const { paths } = await cleanStore(tmp.dir);
+    await cutInHalf(paths.index);
+    expect(kinds(await verifyCli(tmp.dir))).to.deep.include(['index.json', 'index']);
+    expect((await verifyCli(tmp.dir, true)).problems).to.deep.equal([]);
+  });
+
+  it('reports a segment sealed in the future, before 2000, or before an earlier segment (a wrong clock), as warnings', async () => {
+    const { paths, sealed } = await cleanStore(tmp.dir);
+    const rename = async (file: string, when: string) => {
+      const to = file.replace(/-\d{8}T\d{9}Z/, `-${when}`);
+      await fsRename(join(paths.segments, file), join(paths.segments, to));
+      return to;
+    };
+    const future = await rename(sealed.at(-1)!, '20990101T000000000Z');
+    const past = await rename(sealed[0]!, '19990101T000000000Z');
+    const backwards = await rename(sealed[2]!, '20200101T000000000Z');
+    expect((await verifyCli(tmp.dir, true)).ok).to.equal(true);
+    const r = await verifyCli(tmp.dir);
+    expect(r.ok).to.equal(true);
+    expect(r.problems.filter((p) => p.kind === 'sealed-time').map((p) => p.file).sort()).to.deep.equal([future, past, backwards].sort());
+    expect(r.problems.find((p) => p.file === future)!.detail).to.match(/in the future/);
+  });
+
+  it('verify --repair killed (SIGKILL) while rewriting a segment: the next repair recovers from its leftovers at once', async () => {
+    const { paths, sealed } = await cleanStore(tmp.dir);
+    await flipByte(join(paths.segments, sealed[1]!), (b) => b.indexOf('succeeded') + 3);
+    const lines = await goodLines(paths);
+    // Half of the rewritten segment lands in its temp file, then the process dies.
+    const killed = await runCli(['verify', '--dir', tmp.dir, '--repair'], { fault: { site: 'repair', op: 'write', action: 'torn-kill' } });
+    expect(killed.signal).to.equal('SIGKILL');
+    expect((await readdir(paths.segments)).filter((f) => f.endsWith('.tmp'))).to.have.length(1);
+    const started = Date.now();
+    const repaired = await verifyCli(tmp.dir, true);
+    expect(repaired.problems).to.deep.equal([]);
+    expect(Date.now() - started).to.be.below(20_000);
+    expect((await readdir(paths.segments)).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
+    expectSameLines(await goodLines(paths), lines);
+  });
+
+  it('a quarantine killed before its rename leaves a temp in metrics.corrupt/ that the next lock holder removes (its bytes were still in place)', async () => {
+    const { paths } = await cleanStore(tmp.dir);
+    await appendFile(paths.active, '{"torn": ');
+    const killed = await runCli(['record', '--dir', tmp.dir], { input: jsonl([runEntry(100)]), fault: { site: 'quarantine', op: 'write', action: 'kill' } });
+    expect(killed.signal).to.equal('SIGKILL');
+    const temps = (await readdir(paths.corrupt)).filter((f) => f.endsWith('.tmp'));
+    expect(temps).to.have.length(1);
+    expect((await readFile(join(paths.corrupt, temps[0]!))).length).to.equal(0);
+    const r = await runCli(['record', '--dir', tmp.dir], { input: jsonl([runEntry(101)]) });
+    expect(r.code, r.stderr).to.equal(0);
+    const left = await readdir(paths.corrupt);
+    expect(left.filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
+    expect(left.map((f) => readFileSync(join(paths.corrupt, f), 'utf8'))).to.deep.equal(['{"torn": ']);
+    expect((await verifyCli(tmp.dir)).ok).to.equal(true);
+  });
+});
+
+describe('verify beside live writers, seals and retention (real child processes)', function () {
+  this.timeout(180_000);
+  const tmp = useTmpDir();
+
+  it('a healthy store in use is never reported broken: an error counts only when it is still there on a second look under the writer lock', async () => {
+    const env = { CODEX_METRICS_MAX_LINES: '4', CODEX_METRICS_COMPRESS: 'gzip' };
+    const writers = [0, 1, 2].map((w) => startAppender({ dir: tmp.dir, prefix: `w${w}`, count: null, pad: 300 }, env));
+    try {
+      await Promise.all(writers.map((w) => w.waitFor(8)));
+      const failures: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const [v] = await Promise.all([
+          runCli(['verify', '--dir', tmp.dir, '--json'], { env: writerEnv(env) }),
+          i % 2 ? runCli(['retention', '--dir', tmp.dir, '--max-segments', '6'], { env: writerEnv(env) }) : Promise.resolve(undefined),
+        ]);
+        if (v.code !== 0) failures.push(v.stdout + v.stderr);
+      }
+      expect(failures).to.deep.equal([]);
+    } finally {
+      for (const w of writers) w.child.kill('SIGKILL');
+      await Promise.all(writers.map((w) => w.done));
+    }
   });
 });
