@@ -41,7 +41,6 @@ async function countNewlines(path: string): Promise<number> {
   }
 }
 
-const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 
 /**
  * Everything done under the writer lock: repair, merge, append, seal. One

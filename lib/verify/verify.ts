@@ -242,21 +242,20 @@ const CHECKSUMMED_JSON = /^(aggregate-state|retained-base)(\..+)?\.json$/;
 function damagedAdvice(name: string): string {
   if (name.startsWith('retained-base')) return 'it holds the folded history of deleted segments and cannot be rebuilt: restore it from a backup';
   if (name.startsWith('aggregate-state')) return 'verify --repair drops it; the next aggregate rebuilds it';
-  if (name === 'store.json') return 'it holds the store identity and seq floor: restore it from a backup';
   if (name === 'layout.json') return 'the run-id index cannot be read without it: restore it from a backup, or move the run-ids directory away and run aggregate --rebuild (repeats of run_ids from deleted segments then count as new)';
   return 'verify --repair drops it; the next aggregate writes it again';
 }
 
 /** Damaged files a pass writes again from what is left: checkpoints and outputs, nothing that holds history. */
 function rewritable(file: string): boolean {
-  return !/(^|\/)(retained-base[^/]*|store|layout)\.json$/.test(file);
+  return !/(^|\/)(retained-base[^/]*|layout)\.json$/.test(file);
 }
 
 /**
  * Every JSON file of the store must parse (and the checkpoint and retained
- * base match their checksum): metrics/*.json, the run-id layouts,
- * metrics.segments/store.json, and the outputs under the <out> the checkpoint
- * names. (index.json is checked with the segments.)
+ * base match their checksum): metrics/*.json, the run-id layouts, and the
+ * outputs under the <out> the checkpoint names. (index.json is checked with
+ * the segments, store.json by identityProblem.)
  */
 function checkJsonFiles(paths: StorePaths): VerifyProblem[] {
   const problems: VerifyProblem[] = [];
@@ -266,7 +265,6 @@ function checkJsonFiles(paths: StorePaths): VerifyProblem[] {
     if (e.isFile() && e.name.endsWith('.json')) add(paths.metrics, 'metrics/', e.name);
     else if (e.isDirectory() && /^run-ids(\..+)?$/.test(e.name)) add(join(paths.metrics, e.name), `metrics/${e.name}/`, 'layout.json');
   }
-  add(paths.segments, 'metrics.segments/', 'store.json');
   add(paths.root, '', 'state.json');
   const out = checkpointOut(paths);
   if (out !== undefined && resolve(out) !== resolve(paths.root)) {
