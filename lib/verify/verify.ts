@@ -423,6 +423,7 @@ export async function verify(options: (StoreOptions & { repair?: boolean; onProg
   if (first && !errors(first)) return { ok: true, problems: first.problems, repaired: [] };
   // A writer between a seal's rename and its index write, a retention between listing and
   // deleting: only what is still wrong while nobody writes is an error.
+  // A reader without write access (or on a full disk) cannot take the lock: it reports what it saw.
   const second = await store.betweenWrites(SECOND_LOOK_WAIT_MS, () => checkAll(ctx));
   if (!second) ctx.log.warn({ lock: ctx.paths.lock }, 'verify: no second look under the writer lock; reporting the first look');
   const { problems } = second?.value ?? first ?? (await checkAll(ctx));
