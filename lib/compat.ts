@@ -17,9 +17,7 @@ import { aggregate, type AggregateOptions, type AggregateResult } from './aggreg
 import { orchestratorReducer } from './aggregate/orchestrator.js';
 import { zeroCounts } from './aggregate/checkpoint.js';
 import { ifExistsSync } from './errors.js';
-import { entryLinesFromValues } from './store/entries.js';
-import { Recorder, storeContext, type StoreOptions } from './store/recorder.js';
-import { tryWithWriter, type WriterSession } from './store/writer.js';
+import { entryLinesFromValues, Recorder, storeContext, tryWithWriter, type StoreOptions, type WriterSession } from './store/store.js';
 
 export interface EnvironmentPaths {
   runsRoot: string;

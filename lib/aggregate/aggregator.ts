@@ -3,8 +3,7 @@ import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { writeJsonAtomic } from '../store/files.js';
-import { fileSystem } from '../store/fs-env.js';
-import { completeTail, measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlink, refuseSymlinksIn, Store, ACTIVE_FILE, type Cursor, type Snapshot, type StoreContext, type StoreOptions } from '../store/store.js';
+import { completeTail, fileSystem, measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlink, refuseSymlinksIn, Store, ACTIVE_FILE, type Cursor, type Snapshot, type StoreContext, type StoreOptions } from '../store/store.js';
 import {
   activeFileOf,
   basePath,

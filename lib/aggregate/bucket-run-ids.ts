@@ -2,8 +2,8 @@ import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, readFileSync
 import { join } from 'node:path';
 import { diskFullAs, errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { fsyncDir, fsyncFile, writeAll, writeJsonAtomic } from '../store/files.js';
-import { fileSystem } from '../store/fs-env.js';
 import { comparePositions, type Position } from '../store/names.js';
+import { fileSystem } from '../store/store.js';
 import type { PassShape, RunIdIndex, RunIdIndexKind } from './run-ids.js';
 
 /**

@@ -1,8 +1,6 @@
 import { join } from 'node:path';
 import { errnoCode, StoreError, UsageError } from '../errors.js';
-import { checkRoot, storeContext, type StoreContext, type StoreOptions } from '../store/recorder.js';
-import { knownStoreId, loadIndex, type SegmentIndex, type SegmentRecord } from '../store/segment-index.js';
-import { withWriter } from '../store/writer.js';
+import { checkRoot, knownStoreId, loadIndex, storeContext, withWriter, type SegmentIndex, type SegmentRecord, type StoreContext, type StoreOptions } from '../store/store.js';
 import { parseArchiveLocation, type ArchiveLocation } from './location.js';
 import { archivedIn, readRecord, writeRecord } from './record.js';
 import { openTarget, type ArchiveTarget } from './target.js';

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { StorePaths } from '../store/names.js';
-import { knownStoreId } from '../store/segment-index.js';
+import { knownStoreId } from '../store/store.js';
 import type { Floor } from '../retention/plan.js';
 import { archivedIn, readRecord } from './record.js';
 

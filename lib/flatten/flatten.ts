@@ -7,15 +7,8 @@ import { createGunzip } from 'node:zlib';
 import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { dropAllCheckpoints } from '../aggregate/checkpoint.js';
 import { StoreError } from '../errors.js';
-import { fileSystem } from '../store/fs-env.js';
 import { fsyncDir, fsyncFile, unlinkIfExists } from '../store/files.js';
-import { finishFlatten, writeJournal } from '../store/flatten-journal.js';
-import { lock } from '../store/lock.js';
-import { openSegment } from '../store/reader.js';
-import { checkRoot, storeContext, type StoreOptions } from '../store/recorder.js';
-import { scanSegmentsDir } from '../store/segment-index.js';
-import { refuseStoreSymlinks } from '../store/symlinks.js';
-import { withWriter } from '../store/writer.js';
+import { checkRoot, fileSystem, finishFlatten, lock, openSegment, refuseStoreSymlinks, scanSegmentsDir, storeContext, withWriter, writeJournal, type StoreOptions } from '../store/store.js';
 
 export interface FlattenResult {
   /** Sealed segment files written back into metrics.json, in order (now deleted). */

@@ -1,8 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ifExists } from '../errors.js';
-import { fileSystem } from '../store/fs-env.js';
-import { measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlinksIn, Store, type StoreContext, type StoreOptions } from '../store/store.js';
+import { fileSystem, measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlinksIn, Store, type StoreContext, type StoreOptions } from '../store/store.js';
 import { basePath, checkpointPath, loadBase, runIdsPath, saveBase, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';

@@ -230,3 +230,15 @@ export { journalPath as flattenJournalPath } from './flatten-journal.js';
 export { describeSegment, readIndex, scanSegmentsDir, writeIndex } from './segment-index.js';
 export { identityOf, newIdentity, seqFloor } from './identity.js';
 export { splitCompleteLines, summarizeFile, timeOf } from './lines.js';
+
+// The file-system seam every write goes through (tests install a faulty one).
+export { fileSystem } from './fs-env.js';
+
+// For callers that work below sessions: the archive (identity, catalogue, a held
+// writer), the orchestrator's call shapes and flatten (the locks and the journal).
+export { knownStoreId, loadIndex } from './segment-index.js';
+export type { ExternalSegment } from './reader.js';
+export { tryWithWriter, withWriter } from './writer.js';
+export { lock } from './lock.js';
+export { entryLinesFromValues } from './entries.js';
+export { finishFlatten, writeJournal } from './flatten-journal.js';

@@ -6,7 +6,6 @@ import { classifyLine } from '../aggregate/classify.js';
 import { dropAllCheckpoints } from '../aggregate/checkpoint.js';
 import { errnoCode, ifExists, ifExistsSync, StoreError } from '../errors.js';
 import { isAtomicTempName, parseChecksummedJson, quarantine, readChecksummedJson, unlinkIfExists, writeFileAtomic } from '../store/files.js';
-import { fileSystem } from '../store/fs-env.js';
 import {
   ACTIVE_FILE,
   completeTailOf,
@@ -24,6 +23,7 @@ import {
   splitCompleteLines,
   Store,
   STORE_FILE,
+  fileSystem,
   summarizeFile,
   writeIndex,
   type SegmentName,
