@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { FAULT_ENV, type Fault } from './faulty-fs.js';
 
@@ -21,13 +21,21 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: 
       env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined, ...(opts.fault ? { [FAULT_ENV]: JSON.stringify(opts.fault) } : {}), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    const done = outputOf(child);
+    child.stdin.end(opts.input ?? '');
+    done.then(resolve, reject);
+  });
+}
+
+/** Everything a child prints on stdout and stderr, and how it ended (its pipes must be 'pipe'). */
+export function outputOf(child: ChildProcess): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
   });
 }
 

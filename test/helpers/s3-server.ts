@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '../../lib/archive/s3-client.js';
+import { outputOf, type CliResult } from './cli.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/s3-server.sh', import.meta.url));
 
@@ -14,16 +15,8 @@ export interface S3Server {
   client: S3Client;
 }
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: string[]): Promise<CliResult> {
+  return outputOf(spawn('bash', [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 interface Started {
