@@ -88,9 +88,11 @@ function archiveBehaviour(make: (n: number) => ArchiveUnderTest | undefined): vo
     const storeId = await buildStore(root, { segments: 60, linesPer: 20, pad: 2000 });
     const a = fresh();
     let killedMidway = 0;
-    for (let round = 0; round < 6; round++) {
+    // A whole run is Node's start (~100 ms) plus a few ms to a few hundred of copying on a
+    // quiet machine: kills spread over that window land before, during and after the copies.
+    for (let round = 0; round < 10; round++) {
       const child = spawn(process.execPath, [BIN, 'archive', '--dir', root, '--to', a.url], { env: { ...process.env, ...a.env }, stdio: 'ignore' });
-      await sleep(80 + Math.floor(Math.random() * 600));
+      await sleep(20 + Math.floor(Math.random() * 250));
       const done = child.exitCode !== null;
       child.kill('SIGKILL');
       await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
