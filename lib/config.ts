@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { isLogLevel } from './log.js';
 import { parseArchiveLocation, parseEndpoint, type ArchiveLocation } from './archive/location.js';
-import { MIN_LOCK_STALE_MS } from './store/lock.js';
+import { MIN_LOCK_STALE_MS } from './store/lock-timing.js';
 
 export type FsyncMode = 'always' | 'seal' | 'never';
 export type Compression = 'none' | 'gzip';

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, ifExists, ifExistsSync } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeNewFile } from './files.js';
+import { LOCK_REFRESH_MS } from './lock-timing.js';
 
 /**
  * metrics.lock: the file appears with its content already in it (written to a
@@ -23,15 +24,6 @@ export interface LockOptions {
   /** Told what a busy lock held in a foreign format looks like (traces of old writers). */
   onForeign?: (description: string) => void;
 }
-
-/** Holders touch the lock at least this often (more often for small stale ages). */
-export const LOCK_REFRESH_MS = 250;
-/**
- * The smallest stale age that is safe: a holder on another host whose timer
- * fires every LOCK_REFRESH_MS must miss several beats in a row (a busy event
- * loop, a slow disk) before anyone may take its lock.
- */
-export const MIN_LOCK_STALE_MS = 4 * LOCK_REFRESH_MS;
 
 export interface LockOwner {
   pid: number;
