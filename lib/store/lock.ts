@@ -124,6 +124,8 @@ async function takeOver(path: string, judged: Observed, reason: string, log: Log
   try {
     await link(candidate, marker);
   } catch (err) {
+    // Our candidate swept away meanwhile (see tryLock): no claim made, nothing to undo.
+    if (errnoCode(err) === 'ENOENT') return;
     if (errnoCode(err) !== 'EEXIST') throw err;
     const claim = observe(marker);
     if (!claim) return;
@@ -202,6 +204,9 @@ export async function tryLock(path: string, opts: LockOptions): Promise<HeldLock
         linkSync(tmp, path);
         return holdLock(path, owner, opts.staleMs);
       } catch (err) {
+        // ENOENT: a holder swept our candidate as litter (its clock runs ahead, and an empty
+        // candidate has only its mtime to go by). Busy for this try; the next makes a new one.
+        if (errnoCode(err) === 'ENOENT') return undefined;
         if (errnoCode(err) !== 'EEXIST') throw err;
       }
       const seen = observe(path);

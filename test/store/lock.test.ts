@@ -4,6 +4,8 @@ import { lutimes, readdir, readFile, rename, stat, symlink, utimes, writeFile } 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { unlinkSync } from 'node:fs';
+import { realFileSystem, useFileSystem } from '../../lib/store/fs-env.js';
 import { lock, tryLock, type LockOptions } from '../../lib/store/lock.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { idsOf, openRecorder, readStore } from '../helpers/store.js';
@@ -28,6 +30,29 @@ describe('store/lock', () => {
   const writeOwner = (o: Record<string, unknown>) => writeFile(path(), JSON.stringify({ time: new Date().toISOString(), token: 'theirs', ...o }));
   /** Only the lock itself may be left: no temp, marker or moved-aside files. */
   const leftovers = async () => (await readdir(tmp.dir)).filter((n) => n !== 'metrics.lock');
+
+  it('a candidate swept away before it is linked (by a holder whose clock runs ahead) is a busy try, not a failure', async () => {
+    // The sweeper's unlink lands between the candidate's creation and its link, as in the storm test.
+    let sweeps = 2;
+    const restore = useFileSystem({
+      ...realFileSystem,
+      open(file, flags, mode, site) {
+        const fd = realFileSystem.open(file, flags, mode, site);
+        if (site === 'lock' && sweeps-- > 0) unlinkSync(file);
+        return fd;
+      },
+    });
+    try {
+      expect(await tryLock(path(), opts())).to.equal(undefined);
+      const held = await lock(path(), { ...opts(), waitMs: 2_000 });
+      expect(held, 'taken on a later try').to.not.equal(undefined);
+      expect((await owner()).pid).to.equal(process.pid);
+      await held!.release();
+      expect(await readdir(tmp.dir)).to.deep.equal([]);
+    } finally {
+      restore();
+    }
+  });
 
   it('creates the lock with pid, host, time and token already in it, and removes it on release', async () => {
     const held = await tryLock(path(), opts());
