@@ -913,7 +913,7 @@ async function main(): Promise<number> {
   let arch: ArchiveBench | undefined;
   let startup: StartupResult | undefined;
   try {
-    if (ONLY.has('startup')) startup = await benchStartup(root, BIN, QUICK ? REPS : Math.max(REPS, 15), check);
+    if (ONLY.has('startup')) startup = await benchStartup(root, BIN, QUICK ? REPS : Math.max(REPS, 30), check);
     if (ONLY.has('rebuild')) {
       floor = await cliFloor();
       sizes = await benchSizes(root);

@@ -4,7 +4,7 @@ import { aggregate, type AggregateResult } from '../aggregate/aggregator.js';
 import { plural, terminalProgress, type Command, type CommandRun } from './command.js';
 
 /** Progress of an aggregate pass (report runs one too). */
-export function progress(ctx: CommandRun): ((file: string, i: number, n: number) => void) | undefined {
+export function progress(ctx: CommandRun): (file: string, i: number, n: number) => void {
   return terminalProgress(ctx, 'aggregate');
 }
 
@@ -18,7 +18,7 @@ export async function runAggregate(ctx: CommandRun, rebuild: boolean, lockWaitMs
     ...(ctx.values['accept-partial'] === true ? { acceptPartial: true } : {}),
     ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
     ...(out ? { out } : {}),
-    ...(onProgress ? { onProgress } : {}),
+    onProgress,
   });
   const json = {
     mode: result.mode,
@@ -60,7 +60,7 @@ export const aggregateCommand: Command = {
     const { writeReport } = await import('../report/report.js');
     const out = typeof ctx.values['out'] === 'string' ? resolve(ctx.values['out']) : undefined;
     const onProgress = progress(ctx);
-    const { file } = await writeReport({ config: ctx.config, log: ctx.log, aggregated: true, ...(out ? { out } : {}), ...(onProgress ? { onProgress } : {}) });
+    const { file } = await writeReport({ config: ctx.config, log: ctx.log, aggregated: true, ...(out ? { out } : {}), onProgress });
     ctx.print(`${human}\nwrote ${file}`, { ...json, report: file });
   },
 };

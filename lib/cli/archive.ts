@@ -23,7 +23,7 @@ export const archiveCommand: Command = {
       env: ctx.io.env,
       dryRun: ctx.values['dry-run'] === true,
       ...(typeof to === 'string' ? { to } : {}),
-      ...(onProgress ? { onProgress: (i: number, n: number, file: string) => onProgress(file, i, n) } : {}),
+      onProgress: (i: number, n: number, file: string) => onProgress(file, i, n),
     });
     const verb = result.dryRun ? 'would archive' : 'archived';
     const human = [

@@ -82,13 +82,14 @@ export function sealedLine(s: { file: string; lines: number; bytes: number }): s
 
 /**
  * Progress for people watching a terminal, as `done/total item` on one
- * rewritten line; undefined when stderr is a pipe or file (logs stay clean).
+ * rewritten line; nothing when stderr is a pipe or file (logs stay clean).
  */
-export function terminalProgress(ctx: CommandRun, label: string): ((item: string, i: number, n: number) => void) | undefined {
-  const err = ctx.io.stderr;
-  if (!err.isTTY) return undefined;
+export function terminalProgress(ctx: CommandRun, label: string): (item: string, i: number, n: number) => void {
+  // Asked on the first item of two or more, not up front: a one-file pass never makes process.stderr.
+  let tty: boolean | undefined;
   return (item, i, n) => {
     if (n < 2) return;
-    err.write(`\rcodex-metrics: ${label}: ${i + 1}/${n} ${item}\x1b[K${i + 1 === n ? '\n' : ''}`);
+    tty ??= ctx.io.stderr.isTTY === true;
+    if (tty) ctx.io.stderr.write(`\rcodex-metrics: ${label}: ${i + 1}/${n} ${item}\x1b[K${i + 1 === n ? '\n' : ''}`);
   };
 }

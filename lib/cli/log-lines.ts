@@ -29,7 +29,8 @@ export function formatLogLine(level: string, obj: unknown, msg: string | undefin
   return `codex-metrics: ${LABEL[level] ?? level}: ${text}${details.length ? ` (${details.join(', ')})` : ''}`.replace(/[\r\n]+/g, ' ');
 }
 
-export function lineLogger(level: string, stderr: NodeJS.WritableStream): Logger {
+/** `stderr` is asked for only when a line is written: making process.stderr (a pipe loads net) costs start-up. */
+export function lineLogger(level: string, stderr: () => NodeJS.WritableStream): Logger {
   const threshold = LEVELS[level] ?? LEVELS['warn']!;
   const logger: Record<string, unknown> = {
     level,
@@ -38,7 +39,7 @@ export function lineLogger(level: string, stderr: NodeJS.WritableStream): Logger
   };
   for (const name of Object.keys(LABEL)) {
     logger[name] = (obj: unknown, msg?: string) => {
-      if (LEVELS[name]! >= threshold) stderr.write(`${formatLogLine(name, obj, msg)}\n`);
+      if (LEVELS[name]! >= threshold) stderr().write(`${formatLogLine(name, obj, msg)}\n`);
     };
   }
   logger['silent'] = () => undefined;

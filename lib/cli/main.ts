@@ -197,7 +197,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`invalid --log-format "${String(logFormat)}": expected text or json`);
     const config = loadConfig(options, { env: io.env, defaultLogLevel: 'warn' });
     const json = values['json'] === true;
-    const log = json || logFormat === 'json' ? createLogger(config.logLevel) : lineLogger(config.logLevel, io.stderr);
+    const log = json || logFormat === 'json' ? createLogger(config.logLevel) : lineLogger(config.logLevel, () => io.stderr);
     const ctx: CommandRun = {
       ...storeContext({ config, log }),
       values,
@@ -222,9 +222,14 @@ export async function run(): Promise<void> {
   // If a bug ever left a promise unsettled, Node would exit on an empty event loop: fail, don't pass.
   process.exitCode = 1;
   const code = await main(process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    // A getter: touching process.stdin makes its stream (net, tty: ~10 ms), and only record reads it.
+    // Getters: Node makes a stdio stream when first touched, and a pipe's loads net (~4 ms of a
+    // start-up); only record reads stdin, and a quiet command never touches stderr.
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
     get stdin() {
       return process.stdin;
     },

@@ -20,7 +20,7 @@ export const reportCommand: Command = {
     await checkRoot(ctx.paths, true);
     const onProgress = terminalProgress(ctx, 'report');
     const out = typeof ctx.values['out'] === 'string' ? resolve(ctx.values['out']) : undefined;
-    const { file } = await writeReport({ config: ctx.config, log: ctx.log, ...(out ? { file: out } : {}), ...(onProgress ? { onProgress } : {}) });
+    const { file } = await writeReport({ config: ctx.config, log: ctx.log, ...(out ? { file: out } : {}), onProgress });
     ctx.print(`wrote ${file}`, { file });
   },
 };

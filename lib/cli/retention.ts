@@ -43,7 +43,7 @@ export const retentionCommand: Command = {
     const reportCheckpoint = checkpointPath(ctx.paths, reportReducer);
     const reducers = [orchestratorReducer, ...(ifExistsSync(() => lstatSync(reportCheckpoint)) ? [reportReducer] : [])];
     const onProgress = terminalProgress(ctx, 'retention: fold');
-    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true, reducers, ...(onProgress ? { onProgress } : {}) });
+    const result = await retention({ config: ctx.config, log: ctx.log, dryRun: ctx.values['dry-run'] === true, reducers, onProgress });
     const [deleted, kept] = result.dryRun ? ['would delete', 'would keep'] : ['deleted', 'kept'];
     const human = [
       ...(hasLimit(ctx.config.retention) ? [] : ['no retention limit set (--max-segments, --max-age, --max-bytes or CODEX_METRICS_RETENTION_*)']),

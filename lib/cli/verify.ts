@@ -11,7 +11,7 @@ export const verifyCommand: Command = {
   details: 'Exit 1 while any error remains; warnings (lines that do not count, foreign files, symlinks) do not fail.',
   async run(ctx) {
     const onProgress = terminalProgress(ctx, 'verify');
-    const result = await verify({ config: ctx.config, log: ctx.log, repair: ctx.values['repair'] === true, ...(onProgress ? { onProgress } : {}) });
+    const result = await verify({ config: ctx.config, log: ctx.log, repair: ctx.values['repair'] === true, onProgress });
     const errors = result.problems.filter((p) => p.severity === 'error').length;
     const human = [
       ...result.repaired.map((r) => `repaired: ${r}`),
