@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import { Recorder } from '../store/store.js';
 import { plural, sealedLine, type Command } from './command.js';
@@ -42,7 +42,7 @@ export const recordCommand: Command = {
       source = 'stdin';
     } else {
       try {
-        text = await readFile(file);
+        text = readFileSync(file);
       } catch (err) {
         throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
       }
