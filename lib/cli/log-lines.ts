@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import { levelLogger, type Logger } from '../log.js';
 
 /**
  * Logs for a person at a terminal: one short line per record on stderr,
@@ -6,7 +6,6 @@ import type { Logger } from '../log.js';
  * instead of pino's JSON. Same calls as pino's (`log.warn(obj, msg)`), so
  * the library cannot tell; JSON logs stay one flag away (--log-format json).
  */
-const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 const LABEL: Record<string, string> = { trace: 'trace', debug: 'debug', info: 'info', warn: 'warning', error: 'error', fatal: 'fatal' };
 
 const MAX_VALUE = 160;
@@ -31,17 +30,5 @@ export function formatLogLine(level: string, obj: unknown, msg: string | undefin
 
 /** `stderr` is asked for only when a line is written: making process.stderr (a pipe loads net) costs start-up. */
 export function lineLogger(level: string, stderr: () => NodeJS.WritableStream): Logger {
-  const threshold = LEVELS[level] ?? LEVELS['warn']!;
-  const logger: Record<string, unknown> = {
-    level,
-    isLevelEnabled: (l: string) => (LEVELS[l] ?? Infinity) >= threshold,
-    child: () => logger,
-  };
-  for (const name of Object.keys(LABEL)) {
-    logger[name] = (obj: unknown, msg?: string) => {
-      if (LEVELS[name]! >= threshold) stderr().write(`${formatLogLine(name, obj, msg)}\n`);
-    };
-  }
-  logger['silent'] = () => undefined;
-  return logger as unknown as Logger;
+  return levelLogger(level, (name, obj, msg) => stderr().write(`${formatLogLine(name, obj, msg)}\n`));
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, PACKAGE_FILE, type ConfigOptions } from '../config.js';
 import { diskFullAs, UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { jsonLogger } from '../log.js';
 // The light part of the front door: the whole store module graph is loaded only by the command that runs.
 import { storeContext } from '../store/context.js';
 import { adviceFor } from './advice.js';
@@ -197,7 +197,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`invalid --log-format "${String(logFormat)}": expected text or json`);
     const config = loadConfig(options, { env: io.env, defaultLogLevel: 'warn' });
     const json = values['json'] === true;
-    const log = json || logFormat === 'json' ? createLogger(config.logLevel) : lineLogger(config.logLevel, () => io.stderr);
+    const log = json || logFormat === 'json' ? jsonLogger(config.logLevel) : lineLogger(config.logLevel, () => io.stderr);
     const ctx: CommandRun = {
       ...storeContext({ config, log }),
       values,

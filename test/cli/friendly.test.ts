@@ -48,6 +48,24 @@ describe('cli for people', function () {
     expect((await runCli(['record', '--dir', tmp.dir, '--log-format', 'xml'])).code).to.equal(2);
   });
 
+  it('--json loads pino only for a line it logs: a quiet record --aggregate --json never imports it', async function () {
+    // A preload that says so on stderr whenever pino is required.
+    const preload = join(tmp.dir, 'note-pino.cjs');
+    await writeFile(preload, "const M = require('module'); const load = M._load; M._load = function (r, ...a) { if (r === 'pino') process.stderr.write('PINO LOADED\\n'); return load.call(this, r, ...a); };\n");
+    const store = join(tmp.dir, 'store');
+    const quiet = await runCli(['record', '--aggregate', '--json', '--dir', store], { input: jsonl([runEntry(1)]), nodeArgs: ['-r', preload] });
+    expect(quiet.code, quiet.stderr).to.equal(0);
+    expect(JSON.parse(quiet.stdout)).to.deep.include({ recorded: 1 });
+    expect(quiet.stderr).to.equal('');
+    const loud = await runCli(['record', '--aggregate', '--json', '--dir', store], { input: jsonl([runEntry(2), runEntry(3)]), nodeArgs: ['-r', preload], env: { CODEX_METRICS_LOG_LEVEL: 'info', CODEX_METRICS_MAX_LINES: '1' } });
+    expect(loud.code, loud.stderr).to.equal(0);
+    const [first, ...records] = loud.stderr.trimEnd().split('\n');
+    expect(first).to.equal('PINO LOADED');
+    expect(records.length).to.be.greaterThan(0);
+    for (const l of records) expect(JSON.parse(l)).to.include({ name: 'codex-metrics' });
+    expect(records.map((l) => (JSON.parse(l) as { msg: string }).msg)).to.include('sealed segment');
+  });
+
   it('fits the segments table in 120 columns, sizes human-readable', async function () {
     const big = Array.from({ length: 3000 }, (_, i) => runEntry(i, { pad: 'x'.repeat(400) }));
     const r0 = await runCli(['record', '--dir', tmp.dir], { input: jsonl(big), env: { CODEX_METRICS_MAX_LINES: '1000', CODEX_METRICS_COMPRESS: 'gzip' } });
