@@ -47,9 +47,10 @@ export function levelLogger(level: string, emit: (name: string, obj: unknown, ms
 }
 
 /**
- * JSON lines on stderr through pino, imported at the first line at an enabled
- * level: a CLI run in --json mode, or the library's default logger, mostly logs
- * nothing, and importing pino took ~34 ms of a `record --aggregate --json`.
+ * The CLI's JSON logs: lines on stderr through pino, imported at the first line
+ * at an enabled level. A run in --json mode mostly logs nothing, and importing
+ * pino took ~34 ms of a `record --aggregate --json`. Only the level methods the
+ * store calls (no child bindings, no format arguments): never handed to callers.
  */
 export function jsonLogger(level: string): Logger {
   let pino: Record<string, (obj: unknown, msg?: string) => void> | undefined;
@@ -66,10 +67,11 @@ const shared = new Map<string, Logger>();
  * The library's own logger when the caller passes none, made once per level:
  * a call per run (`aggregate({ logLevel })`) would otherwise build a pino
  * instance and a stderr stream each time (~0.1 ms). Never handed to callers
- * to change: they pass their own `log`. pino loads at its first line.
+ * to change: they pass their own `log`. A real pino logger: callers reach it
+ * as `storeContext().log` and may use all of pino (child, format arguments).
  */
 export function defaultLogger(level: string): Logger {
   let logger = shared.get(level);
-  if (!logger) shared.set(level, (logger = jsonLogger(level)));
+  if (!logger) shared.set(level, (logger = createLogger(level)));
   return logger;
 }

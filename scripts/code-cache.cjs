@@ -3,10 +3,14 @@
 // commands that must start fast (--help, then record --aggregate into a new store and
 // again into that store), so those functions start compiled. Run by bundle-cli.mjs in
 // a child of its own, as the bin would run the bundle; a failure only leaves no cache.
-const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdtempSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { CACHE, readBundle, loadBundle } = require('../bin/bundle.cjs');
+
+// The runs below go to a scratch store only: none of the builder's own settings (an
+// archive, a config file, rotation) may reach them.
+for (const name of Object.keys(process.env)) if (name.startsWith('CODEX_METRICS_')) delete process.env[name];
 
 async function main() {
   const source = readBundle();
@@ -25,7 +29,10 @@ async function main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  writeFileSync(CACHE, Buffer.concat([Buffer.from(`${source.slice(0, source.indexOf('\n'))}\n`), script.createCachedData()]));
+  // Renamed into place: a CLI starting meanwhile reads the old cache or the new one, never half of one.
+  const tmp = `${CACHE}.${process.pid}.tmp`;
+  writeFileSync(tmp, Buffer.concat([Buffer.from(`${source.slice(0, source.indexOf('\n'))}\n`), script.createCachedData()]));
+  renameSync(tmp, CACHE);
 }
 
 main().then(

@@ -78,6 +78,37 @@ describe('the bin and its bundle', function () {
     expect(JSON.parse(await readFile(join(store, 'metrics', 'post-rollout.json'), 'utf8'))).to.include({ total_runs: 1, succeeded_runs: 1 });
   });
 
+  it('a bundle cut short (a build interrupted or under way) fails in one line that says to build', async function () {
+    const bin = await install(tmp.dir, (f) => f.startsWith('cli.bundle'));
+    const bundleFile = join(tmp.dir, 'dist', 'lib', 'cli.bundle.cjs');
+    await writeFile(bundleFile, (await readFile(bundleFile, 'utf8')).slice(0, 100_000));
+    const r = await run(bin, ['--help']);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.equal('');
+    expect(r.stderr).to.match(/^codex-metrics: cannot load the compiled CLI \(run "npm run build"\): .+\n$/);
+  });
+
+  it("makes its code cache from a scratch store: the builder's CODEX_METRICS_* settings reach nothing", async function () {
+    const bin = await install(tmp.dir, (f) => f === 'cli.bundle.cjs');
+    await mkdir(join(tmp.dir, 'scripts'));
+    await cp(join(ROOT, 'scripts', 'code-cache.cjs'), join(tmp.dir, 'scripts', 'code-cache.cjs'));
+    const archive = join(tmp.dir, 'their-archive');
+    const config = join(tmp.dir, 'their-config.json');
+    await writeFile(config, JSON.stringify({ compress: 'gzip' }));
+    const child = spawn(process.execPath, [join(tmp.dir, 'scripts', 'code-cache.cjs')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CODEX_METRICS_ARCHIVE: archive, CODEX_METRICS_MAX_LINES: '1', CODEX_METRICS_CONFIG: config, CODEX_METRICS_LOG_LEVEL: 'info' },
+    });
+    const made = await outputOf(child);
+    expect(made.code, made.stderr).to.equal(0);
+    expect(made.stderr).to.equal('');
+    expect(await readdir(tmp.dir)).to.not.include('their-archive');
+    const bundle = await readFile(join(tmp.dir, 'dist', 'lib', 'cli.bundle.cjs'), 'utf8');
+    const cache = await readFile(join(tmp.dir, 'dist', 'lib', 'cli.bundle.cache'));
+    expect(cache.subarray(0, cache.indexOf(10)).toString()).to.equal(bundle.slice(0, bundle.indexOf('\n')));
+    expect((await run(bin, ['--help'])).code).to.equal(0);
+  });
+
   it('leaves nothing of an earlier build behind', async function () {
     const names = (await readdir(join(ROOT, 'dist', 'lib'))).filter((f) => f.startsWith('cli.bundle'));
     expect(names.sort()).to.deep.equal(['cli.bundle.cache', 'cli.bundle.cjs']);

@@ -23,6 +23,16 @@ describe('public API (lib/index.ts): recorder and segment listing', () => {
     expect(listed[0]!.firstRecordedAt).to.equal('2026-01-01T00:00:00Z');
   });
 
+  it("without a log of the caller's, storeContext's is pino's own: child bindings, flush, its level settable", () => {
+    const { log } = storeContext({ dir: tmp.dir, logLevel: 'silent' });
+    const child = log.child({ component: 'mine' });
+    expect(child.bindings()).to.include({ component: 'mine' });
+    expect(log.flush).to.be.a('function');
+    log.level = 'debug';
+    expect(log.isLevelEnabled('debug')).to.equal(true);
+    log.level = 'silent';
+  });
+
   it('accepts a bare dir string', async () => {
     const rec = await Recorder.open(tmp.dir);
     expect(rec.config.dir).to.equal(tmp.dir);
