@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { ifExistsSync, StoreError } from '../errors.js';
 import { basename, join } from 'node:path';
 import { checksummedJson, readChecksummedJson, unlinkIfExists, writeFileAtomic } from '../store/files.js';
-import { closeBlocks, openSegment, readBlocks, type ActiveFile, type Cursor, type Snapshot, type StorePaths } from '../store/store.js';
+import { closeBlocks, openSegment, readBlocks, type ActiveFile, type Cursor, type Snapshot, type StorePaths, type WriteSite } from '../store/store.js';
 import type { Reducer } from './reducer.js';
 
 /** Lines a pass looked at, by what became of them. */
@@ -226,11 +226,15 @@ export async function dropCheckpoint(paths: StorePaths, reducer: Reducer<unknown
  * repaired segment, a flatten): the next aggregate of each rebuilds. Returns
  * the names dropped. Caller holds the aggregate lock.
  */
-export async function dropAllCheckpoints(paths: StorePaths): Promise<string[]> {
-  const names = ifExistsSync(() => readdirSync(paths.metrics)) ?? [];
+/** The checkpoints under metrics/, one per reducer ever aggregated here (file names). */
+export function checkpointNames(paths: StorePaths): string[] {
+  return (ifExistsSync(() => readdirSync(paths.metrics)) ?? []).filter((f) => /^aggregate-state(\..+)?\.json$/.test(f));
+}
+
+export async function dropAllCheckpoints(paths: StorePaths, site: WriteSite = 'json'): Promise<string[]> {
   const dropped: string[] = [];
-  for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
-    if (await unlinkIfExists(join(paths.metrics, n), 'json')) dropped.push(n);
+  for (const n of checkpointNames(paths)) {
+    if (await unlinkIfExists(join(paths.metrics, n), site)) dropped.push(n);
   }
   return dropped;
 }

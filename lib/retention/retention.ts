@@ -1,8 +1,6 @@
-import { readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ifExists } from '../errors.js';
 import { fileSystem, measureAhead, openSnapshot, refuseStoreSymlinks, refuseSymlinksIn, Store, type StoreContext, type StoreOptions } from '../store/store.js';
-import { basePath, checkpointPath, loadBase, runIdsPath, saveBase, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
+import { basePath, checkpointNames, checkpointPath, loadBase, runIdsPath, saveBase, zeroCounts, type RetainedBase } from '../aggregate/checkpoint.js';
 import { fold } from '../aggregate/fold.js';
 import { orchestratorReducer } from '../aggregate/orchestrator.js';
 import type { Reducer } from '../aggregate/reducer.js';
@@ -74,8 +72,7 @@ async function foldInto(ctx: StoreContext, reducer: Reducer<any>, seq: number, o
  */
 async function warnUnfolded(ctx: StoreContext, reducers: readonly Reducer<any>[]): Promise<void> {
   const folded = new Set(reducers.map((r) => basename(checkpointPath(ctx.paths, r))));
-  const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
-  const others = names.filter((n) => /^aggregate-state(\..+)?\.json$/.test(n) && !folded.has(n));
+  const others = checkpointNames(ctx.paths).filter((n) => !folded.has(n));
   if (others.length > 0) {
     ctx.log.warn({ checkpoints: others }, 'retention: these reducers are not folded by this run; segments it deletes will be missing from their rebuilds (pass them in `reducers`)');
   }

@@ -232,7 +232,7 @@ export { identityOf, newIdentity, seqFloor } from './identity.js';
 export { splitCompleteLines, summarizeFile, timeOf } from './lines.js';
 
 // The file-system seam every write goes through (tests install a faulty one).
-export { fileSystem } from './fs-env.js';
+export { fileSystem, type WriteSite } from './fs-env.js';
 
 // For callers that work below sessions: the archive (identity, catalogue, a held
 // writer), the orchestrator's call shapes and flatten (the locks and the journal).

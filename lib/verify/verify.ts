@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { lstat, open, readdir, readFile, truncate } from 'node:fs/promises';
+import { lstat, open, readFile, truncate } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { constants as zlibConstants, createInflateRaw, gzipSync } from 'node:zlib';
 import { classifyLine } from '../aggregate/classify.js';
@@ -499,10 +499,7 @@ async function repair(store: Store): Promise<string[]> {
       }
       if (rewrote) {
         // The next aggregate rebuilds from the repaired segments instead of carrying on from the damaged ones.
-        const names = (await ifExists(() => readdir(ctx.paths.metrics))) ?? [];
-        for (const n of names.filter((f) => /^aggregate-state(\..+)?\.json$/.test(f))) {
-          if (await unlinkIfExists(join(ctx.paths.metrics, n), 'repair')) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
-        }
+        for (const n of await dropAllCheckpoints(ctx.paths, 'repair')) repaired.push(`metrics/${n}: dropped, the next aggregate rebuilds`);
       }
     }
   };
