@@ -73,10 +73,6 @@ export interface AggregateResult {
 
 const FIRST_PASS = 'no checkpoint yet';
 
-export function aggregateLockPath(ctx: StoreContext): string {
-  return ctx.paths.aggregateLock;
-}
-
 interface Start<S> {
   mode: AggregateResult['mode'];
   reason: string | undefined;
@@ -209,10 +205,9 @@ function refuseAggregateSymlinks(ctx: StoreContext, out: string): void {
   for (const f of [join(out, 'state.json'), join(out, 'metrics'), join(out, 'metrics', 'mttr-delta.json')]) refuseSymlink(f);
 }
 
-/** The pass itself; caller holds the aggregate lock. Also used by retention. */
+/** The pass itself; the caller holds the aggregate lock and has refused symlinks (refuseAggregateSymlinks). */
 export async function aggregateLocked(ctx: StoreContext, reducer: Reducer<any>, out: string, opts: AggregateOptions): Promise<AggregateResult> {
   const { paths, config, log } = ctx;
-  refuseAggregateSymlinks(ctx, out);
   // `seal` makes checkpoints (and the run-id index they trust) durable, not outputs:
   // those are derived, rewritten by the next pass, and atomic against a crash
   // either way; five fewer fsyncs are a third of a run's cost.

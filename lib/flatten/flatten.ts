@@ -1,14 +1,13 @@
-import { createReadStream, createWriteStream, lstatSync, mkdirSync } from 'node:fs';
+import { createReadStream, createWriteStream, lstatSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { aggregateLockPath } from '../aggregate/aggregator.js';
 import { dropAllCheckpoints } from '../aggregate/checkpoint.js';
 import { StoreError } from '../errors.js';
 import { fsyncDir, fsyncFile, unlinkIfExists } from '../store/files.js';
-import { checkRoot, fileSystem, finishFlatten, lock, openSegment, refuseStoreSymlinks, scanSegmentsDir, storeContext, withWriter, writeJournal, type StoreOptions } from '../store/store.js';
+import { fileSystem, finishFlatten, openSegment, refuseStoreSymlinks, scanSegmentsDir, Store, writeJournal, type StoreOptions } from '../store/store.js';
 
 export interface FlattenResult {
   /** Sealed segment files written back into metrics.json, in order (now deleted). */
@@ -44,15 +43,11 @@ function counter(): Transform & { lines: number; bytes: number } {
  * seal or merge meanwhile). Crash-safe through a journal: see flatten-journal.ts.
  */
 export async function flatten(options: StoreOptions | string = {}): Promise<FlattenResult> {
-  const ctx = storeContext(options);
-  const { paths, config, log } = ctx;
-  await checkRoot(paths, true);
+  const store = await Store.open(options);
+  const { paths, log } = store.context;
   refuseStoreSymlinks(paths);
-  mkdirSync(paths.metrics, { recursive: true });
-  const aggLock = await lock(aggregateLockPath(ctx), { staleMs: config.lockStaleMs, log, waitMs: 120_000 });
-  if (!aggLock) throw new StoreError(`flatten: an aggregator holds ${aggregateLockPath(ctx)}`);
-  try {
-    const done = await withWriter(paths, config, log, { waitMs: 30_000 }, async (session) => {
+  return store.withAggregateLock('flatten', async () => {
+    const done = await store.writer(async (session) => {
       // prepare() ended or quarantined the torn tail and merged spills: the active file ends in "\n".
       await session.end();
       const dir = await scanSegmentsDir(paths);
@@ -102,7 +97,5 @@ export async function flatten(options: StoreOptions | string = {}): Promise<Flat
       log.warn({ missingBefore: done.value.missingBefore }, `flatten: segments before ${done.value.missingBefore} were deleted by retention; their entries are only in metrics/retained-base.json, which the old aggregator cannot read`);
     }
     return { ...done.value, droppedCheckpoints };
-  } finally {
-    await aggLock.release();
-  }
+  });
 }
