@@ -41,12 +41,15 @@ function heldSession(root: string): WriterSession | undefined {
   return h && h.root === resolve(root) ? h.session : undefined;
 }
 
-/** Run `work` as the writer lock holder of `root` (the held session when inside withMetricsLock). */
-async function asHolder<T>(root: string, options: StoreOptions, work: (s: WriterSession) => Promise<T>): Promise<{ acquired: boolean; result?: T }> {
+/**
+ * Run `work` as the writer lock holder of `root`: in the held session when inside
+ * withMetricsLock (`nested`), else in a fresh one, whose holder's duties are done.
+ */
+async function asHolder<T>(root: string, options: StoreOptions, work: (s: WriterSession, nested: boolean) => Promise<T>): Promise<{ acquired: boolean; result?: T }> {
   const session = heldSession(root);
-  if (session) return { acquired: true, result: await work(session) };
+  if (session) return { acquired: true, result: await work(session, true) };
   const { paths, config, log } = storeContext({ ...options, dir: root });
-  const done = await tryWithWriter(paths, config, log, { waitMs: LOCK_WAIT_MS }, work);
+  const done = await tryWithWriter(paths, config, log, { waitMs: LOCK_WAIT_MS }, (s) => work(s, false));
   return done ? { acquired: true, result: done.value } : { acquired: false };
 }
 
@@ -57,10 +60,7 @@ async function asHolder<T>(root: string, options: StoreOptions, work: (s: Writer
  */
 export async function withMetricsLock<T>(env: EnvironmentPaths, action: () => Promise<T>, options: StoreOptions = {}): Promise<{ acquired: boolean; result?: T }> {
   const root = resolve(metricsRoot(env));
-  if (heldSession(root)) return { acquired: true, result: await action() };
-  const { paths, config, log } = storeContext({ ...options, dir: root });
-  const done = await tryWithWriter(paths, config, log, { waitMs: LOCK_WAIT_MS }, (session) => held.run({ root, session }, action));
-  return done ? { acquired: true, result: done.value } : { acquired: false };
+  return asHolder(root, options, (session, nested) => (nested ? action() : held.run({ root, session }, action)));
 }
 
 /** As the orchestrator's: merge metrics.pending/ into the store; returns how many entries were merged (0 when the lock is busy). */
@@ -68,7 +68,7 @@ export async function mergePendingMetricsEntries(env: EnvironmentPaths, options:
   const root = metricsRoot(env);
   if (!ifExistsSync(() => lstatSync(root))) return 0;
   // A fresh session has merged already (a holder's first duty); a held one merges again.
-  const r = await asHolder(root, options, async (s) => (heldSession(root) ? s.mergePending() : s.merged));
+  const r = await asHolder(root, options, async (s, nested) => (nested ? s.mergePending() : s.merged));
   return r.result ?? 0;
 }
 
@@ -82,8 +82,8 @@ export async function mergePendingMetricsEntries(env: EnvironmentPaths, options:
 export async function ensureMetricsTrailingNewline(path: string, options: StoreOptions = {}): Promise<void> {
   if (basename(path) !== 'metrics.json' || !ifExistsSync(() => lstatSync(path))) return;
   const root = dirname(path);
-  await asHolder(root, options, async (s) => {
-    if (heldSession(root)) await s.repairTornTail();
+  await asHolder(root, options, async (s, nested) => {
+    if (nested) await s.repairTornTail();
   });
 }
 

@@ -1,16 +1,11 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { rotationOn } from './rotation.js';
 
-/**
- * The orchestrator's own recorder and aggregator read and write only
- * metrics.json. Beside them, this store must not seal segments: each sealed
- * line vanishes from their aggregates. Their traces (a lock in their format,
- * spills under their names) are how a rollout still in progress shows.
- */
-export function rotationOn(config: Config): boolean {
-  return config.maxBytes > 0 || config.maxLines > 0 || config.rotateIntervalMs > 0 || config.rotateAt !== undefined;
-}
-
+// The orchestrator's own recorder and aggregator read and write only
+// metrics.json. Beside them, this store must not seal segments: each sealed
+// line vanishes from their aggregates. Their traces (a lock in their format,
+// spills under their names) are how a rollout still in progress shows.
 const warned = new Set<string>();
 
 /** Warn once per process and root, and only while rotation is on (without it, old and new agree). */

@@ -34,6 +34,11 @@ export function needsOpenedAt(limits: RotationLimits): boolean {
   return limits.rotateIntervalMs > 0 || limits.rotateAt !== undefined;
 }
 
+/** Whether any trigger can seal a segment (each trigger is one of the three above). */
+export function rotationOn(limits: RotationLimits): boolean {
+  return limits.maxBytes > 0 || needsLineCount(limits) || needsOpenedAt(limits);
+}
+
 /** The latest moment at or before `nowMs` when local wall-clock time read `at`. */
 export function lastTimeOfDay(at: TimeOfDay, nowMs: number): number {
   const d = new Date(nowMs);
