@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { errnoCode, StoreError, UsageError } from '../errors.js';
-import { checkRoot, knownStoreId, loadIndex, storeContext, withWriter, type SegmentIndex, type SegmentRecord, type StoreContext, type StoreOptions } from '../store/store.js';
+import { checkRoot, loadIndex, storeContext, withWriter, type SegmentIndex, type SegmentRecord, type StoreContext, type StoreOptions } from '../store/store.js';
 import { parseArchiveLocation, type ArchiveLocation } from './location.js';
 import { archivedIn, readRecord, writeRecord } from './record.js';
 import { openTarget, type ArchiveTarget } from './target.js';
@@ -42,18 +42,20 @@ export function archiveLocationOf(ctx: StoreContext, to: string | undefined): Ar
 }
 
 /**
- * The storeId the archive files segments under. A store from before
- * store.json gets one the way every lock holder gives it (briefly under the
- * writer lock); a store that lost it with no copy left is refused: archiving
- * under a new name would duplicate its history.
+ * The catalogue and the storeId the archive files segments under. A store from
+ * before store.json gets one the way every lock holder gives it (briefly under
+ * the writer lock); a store that lost it with no copy left is refused:
+ * archiving under a new name would duplicate its history.
  */
-async function storeIdOf(ctx: StoreContext): Promise<string> {
-  const known = await knownStoreId(ctx.paths);
-  if (known !== undefined) return known;
-  await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000, clock: ctx.clock }, async () => undefined);
-  const made = await knownStoreId(ctx.paths);
-  if (made === undefined) throw new StoreError('the store has lost its storeId (metrics.segments/store.json) and no copy is left: run `codex-metrics verify --repair` before archiving');
-  return made;
+async function catalogueOf(ctx: StoreContext): Promise<{ storeId: string; index: SegmentIndex }> {
+  const load = async () => (await loadIndex(ctx.paths, { log: ctx.log, persist: false, fsync: false })).index;
+  let index = await load();
+  if (index.storeId === undefined) {
+    await withWriter(ctx.paths, ctx.config, ctx.log, { waitMs: 30_000, clock: ctx.clock }, async () => undefined);
+    index = await load();
+  }
+  if (index.storeId === undefined) throw new StoreError('the store has lost its storeId (metrics.segments/store.json) and no copy is left: run `codex-metrics verify --repair` before archiving');
+  return { storeId: index.storeId, index };
 }
 
 export async function openArchive(ctx: StoreContext, loc: ArchiveLocation, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<ArchiveTarget> {
@@ -100,8 +102,7 @@ export async function archive(options: ArchiveOptions | string = {}): Promise<Ar
   const { paths, log } = ctx;
   const loc = archiveLocationOf(ctx, opts.to);
   await checkRoot(paths, true);
-  const storeId = await storeIdOf(ctx);
-  const { index } = await loadIndex(paths, { log, persist: false, fsync: false });
+  const { storeId, index } = await catalogueOf(ctx);
   const target = await openArchive(ctx, loc, opts.env ?? process.env, opts.signal);
   const held = archivedIn(readRecord(paths), loc.url, storeId);
   const todo = index.segments.filter((s) => held.get(s.file) !== s.sha256);

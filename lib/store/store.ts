@@ -180,7 +180,8 @@ export class Store {
   /** The catalogue in step with the directory (read only: nothing is written back). */
   async catalogue(): Promise<Catalogue> {
     const { index } = await loadIndex(this.paths, { log: this.log, persist: false, fsync: false });
-    return { storeId: await knownStoreId(this.paths), lastSeq: index.lastSeq, segments: index.segments };
+    // loadIndex reads store.json's id, else index.json's copy: knownStoreId's answer, without reading them again.
+    return { storeId: index.storeId, lastSeq: index.lastSeq, segments: index.segments };
   }
 
   /** Sealed segments, then the active file (up to its last complete line). */
