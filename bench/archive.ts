@@ -4,18 +4,18 @@
  * fsyncs each one, as a durable copy must), and the latency `record` adds when
  * it archives the segment it sealed.
  */
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { archive } from '../lib/archive/archiver.js';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { storePaths, parseSegmentName } from '../lib/store/names.js';
 import { Recorder } from '../lib/store/recorder.js';
+import { BIN, runNode, time } from './proc.js';
 import { markdownTable, fmtSummary, mapSummary, summarize, type Summary } from './stats.js';
 
-const BIN = fileURLToPath(new URL('../../bin/codex-metrics', import.meta.url));
+const msOf = async (work: () => Promise<unknown>): Promise<number> => (await time(work)).ms;
+
 const MB = 1e6;
 const log = createLogger('silent');
 
@@ -54,11 +54,6 @@ async function makeStore(dir: string, totalBytes: number, segmentBytes: number):
   await rec.close();
 }
 
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await work();
-  return performance.now() - t0;
-}
 
 async function copyAll(files: string[], from: string, to: string, fsync: boolean): Promise<void> {
   await mkdir(to, { recursive: true });
@@ -72,15 +67,6 @@ async function copyAll(files: string[], from: string, to: string, fsync: boolean
   }
 }
 
-function runCli(args: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined, ...env }, stdio: ['pipe', 'ignore', 'ignore'] });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, ms: performance.now() - t0 }));
-    child.stdin.end(input);
-  });
-}
 
 export async function benchArchive(root: string, opts: { quick: boolean; reps: number; check: (ok: boolean, what: string) => void; progress: (msg: string) => void }): Promise<ArchiveBench> {
   const store = join(root, 'archive-store');
@@ -100,15 +86,15 @@ export async function benchArchive(root: string, opts: { quick: boolean; reps: n
     // The record of what was archived would make later runs no-ops: each run starts without it.
     await rm(join(segDir, 'archived.json'), { force: true });
     archiveMs.push(
-      await timed(async () => {
+      await msOf(async () => {
         const r = await archive({ dir: store, to: dest, log, fsync: 'seal' });
         opts.check(r.archived.length === files.length && r.remaining === 0, `archive copied ${r.archived.length} of ${files.length} segments`);
       }),
     );
     await rm(dest, { recursive: true, force: true });
-    copyMs.push(await timed(() => copyAll(files, segDir, join(root, `copy-${i}`), false)));
+    copyMs.push(await msOf(() => copyAll(files, segDir, join(root, `copy-${i}`), false)));
     await rm(join(root, `copy-${i}`), { recursive: true, force: true });
-    copyFsyncMs.push(await timed(() => copyAll(files, segDir, join(root, `copy-fsync-${i}`), true)));
+    copyFsyncMs.push(await msOf(() => copyAll(files, segDir, join(root, `copy-fsync-${i}`), true)));
     await rm(join(root, `copy-fsync-${i}`), { recursive: true, force: true });
   }
   const mbps = (ms: number) => bytes / MB / (ms / 1000);
@@ -124,7 +110,7 @@ export async function benchArchive(root: string, opts: { quick: boolean; reps: n
   for (const [dir, withArchive, out] of [[join(root, 'rec-plain'), false, recordMs], [join(root, 'rec-archive'), true, recordArchiveMs]] as const) {
     const env = { CODEX_METRICS_MAX_LINES: '1', ...(withArchive ? { CODEX_METRICS_ARCHIVE: join(root, 'rec-archive-dest') } : {}) };
     for (let i = 0; i < reps + 1; i++) {
-      const r = await runCli(['record', '--dir', dir], `${JSON.stringify(entry(i))}\n`, env);
+      const r = await runNode([BIN, 'record', '--dir', dir], { input: `${JSON.stringify(entry(i))}\n`, env: { CODEX_METRICS_LOG_LEVEL: undefined, ...env }, stdout: 'ignore', stderr: 'ignore' });
       opts.check(r.code === 0, `record ${withArchive ? 'with' : 'without'} an archive exited ${r.code}`);
       if (i > 0) out.push(r.ms);
     }

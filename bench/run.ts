@@ -23,7 +23,6 @@
  * store in the scale rows; 0: skip), --keep (leave the temp histories),
  * BENCH_TMP=DIR (where histories go).
  */
-import { spawn } from 'node:child_process';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,10 +38,10 @@ import type { ChildResult } from './child.js';
 import { EntrySource, generateHistory, replicateSegments, storeFiles, type GenStats } from './generate.js';
 import { benchStartup, type StartupResult } from './startup.js';
 import { fmt, fmtSummary, humanCount, mapSummary, markdownTable, summarize, type Summary } from './stats.js';
+import { BIN, run, runNode, time, type Proc } from './proc.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CHILD = join(HERE, 'child.js');
-const BIN = fileURLToPath(new URL('../../bin/codex-metrics', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const MiB = 1 << 20;
 const SEGMENT_BYTES = 10 * MiB;
@@ -82,38 +81,12 @@ function progress(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
 }
 
-interface Proc {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function runProcess(argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Proc> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
 async function runChild(argv: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<ChildResult> {
-  const p = await runProcess([...nodeFlags, CHILD, ...argv], { env });
+  const p = await runNode([...nodeFlags, CHILD, ...argv], { env });
   if (p.code !== 0) throw new Error(`child ${argv.join(' ')} exited ${p.code}: ${p.stderr.trim()}`);
   return JSON.parse(p.stdout) as ChildResult;
 }
 
-async function time<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const t0 = performance.now();
-  const value = await f();
-  return { ms: performance.now() - t0, value };
-}
 
 // ---------------------------------------------------------------- rebuild, per run, RSS
 
@@ -171,7 +144,7 @@ async function perRunCli(dir: string, source: EntrySource, reps: number, maxByte
   const env = { CODEX_METRICS_LOG_LEVEL: undefined, ...(maxBytes ? { CODEX_METRICS_MAX_BYTES: String(maxBytes) } : {}) };
   const times: number[] = [];
   for (let i = 0; i < reps + 1; i++) {
-    const p = await runProcess([BIN, 'record', '--aggregate', '--json', '--dir', dir], { input: `${JSON.stringify(source.nextEntry())}\n`, env });
+    const p = await runNode([BIN, 'record', '--aggregate', '--json', '--dir', dir], { input: `${JSON.stringify(source.nextEntry())}\n`, env });
     let ok = p.code === 0;
     if (ok) {
       const out = JSON.parse(p.stdout) as { recorded: number; aggregate: { mode: string; linesRead: number } };
@@ -268,7 +241,7 @@ async function benchLayout(dir: string, entries: number, layout: SizeResult['lay
 async function cliFloor(): Promise<Summary> {
   const times: number[] = [];
   for (let i = 0; i < REPS + 1; i++) {
-    const p = await runProcess([BIN, '--help']);
+    const p = await runNode([BIN, '--help']);
     check(p.code === 0, `codex-metrics --help exited ${p.code}`);
     if (i > 0) times.push(p.ms);
   }
@@ -514,31 +487,21 @@ interface RetentionRow {
 
 /** A copy of a store for a destructive run: segments and the active file hard-linked (never rewritten), metrics/ copied. */
 async function cloneStore(from: string, to: string): Promise<void> {
-  const link = await runCommand('cp', ['-al', from, to]);
+  const link = await run('cp', ['-al', from, to], { stdout: 'ignore' });
   if (link.code !== 0) throw new Error(`cp -al ${from} ${to}: ${link.stderr}`);
   // The run-id index is appended to, and the outputs replaced: those are copied.
   const metrics = join(to, 'metrics');
-  if (!(await readdir(metrics).then(() => true, () => false))) return void (await runCommand('sync', ['-f', to]));
+  if (!(await readdir(metrics).then(() => true, () => false))) return void (await run('sync', ['-f', to], { stdout: 'ignore' }));
   await rm(metrics, { recursive: true, force: true });
-  const copy = await runCommand('cp', ['-a', join(from, 'metrics'), metrics]);
+  const copy = await run('cp', ['-a', join(from, 'metrics'), metrics], { stdout: 'ignore' });
   if (copy.code !== 0) throw new Error(`cp -a ${join(from, 'metrics')}: ${copy.stderr}`);
   // Written back now, not by the first fsync of the run measured (which, on ext4, waits for every dirty page).
-  await runCommand('sync', ['-f', to]);
+  await run('sync', ['-f', to], { stdout: 'ignore' });
 }
 
-function runCommand(cmd: string, argv: string[]): Promise<Proc> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: '', stderr, ms: performance.now() - t0 }));
-  });
-}
 
 async function recordAggregate(dir: string, source: EntrySource): Promise<Proc> {
-  const p = await runProcess([BIN, 'record', '--aggregate', '--json', '--dir', dir], { input: `${JSON.stringify(source.nextEntry())}\n`, env: { CODEX_METRICS_LOG_LEVEL: undefined } });
+  const p = await runNode([BIN, 'record', '--aggregate', '--json', '--dir', dir], { input: `${JSON.stringify(source.nextEntry())}\n`, env: { CODEX_METRICS_LOG_LEVEL: undefined } });
   let recorded = 0;
   try {
     recorded = (JSON.parse(p.stdout) as { recorded: number }).recorded;

@@ -5,10 +5,10 @@
  * and each ratio is taken within its rep, so a machine that speeds up or
  * slows down during the run moves all three together.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { run as runTimed } from './proc.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface StartupResult {
@@ -28,15 +28,7 @@ const GNU_TIME = '/usr/bin/time';
 /** Wall ms from spawn to exit, and CPU ms (user + system) when GNU time is there to count it. */
 async function timed(argv: string[], cpuFile: string | undefined, input = ''): Promise<{ ms: number; cpuMs: number | undefined; code: number | null; stderr: string }> {
   const [cmd, args] = cpuFile ? [GNU_TIME, ['-f', '%U %S', '-o', cpuFile, process.execPath, ...argv]] : [process.execPath, argv];
-  const run = await new Promise<{ ms: number; code: number | null; stderr: string }>((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, CODEX_METRICS_LOG_LEVEL: undefined } });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: performance.now() - t0, code, stderr }));
-    child.stdin.end(input);
-  });
+  const run = await runTimed(cmd, args, { input, stdout: 'ignore', env: { CODEX_METRICS_LOG_LEVEL: undefined } });
   if (!cpuFile) return { ...run, cpuMs: undefined };
   const [user, sys] = (await readFile(cpuFile, 'utf8')).trim().split(/\s+/).slice(-2).map(Number);
   return { ...run, cpuMs: (user! + sys!) * 1000 };
