@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { readOutputs, rebuildInCopy } from './aggregate/helpers.js';
 import { writerEnv } from './helpers/appender.js';
-import { jsonl, runCli, runEntry } from './helpers/cli.js';
+import { jsonl, outputOf, runCli, runEntry } from './helpers/cli.js';
 import { orchestratorOutputs } from './helpers/orchestrator.js';
 import { expectExactlyOnce } from './helpers/store.js';
 import { useTmpDir } from './helpers/tmp.js';
@@ -14,16 +14,10 @@ import { useTmpDir } from './helpers/tmp.js';
 const OLD_WRITER = fileURLToPath(new URL('./helpers/orchestrator-writer.js', import.meta.url));
 
 /** A writer process in the orchestrator's way; resolves with the run_ids it acknowledged. */
-function oldWriter(args: { root: string; prefix: string; count: number; lockFormat: 'owner' | 'uuid' }): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [OLD_WRITER, JSON.stringify(args)], { env: writerEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out.split('\n').filter(Boolean)) : reject(new Error(`old writer exited ${code}: ${err}`))));
-  });
+async function oldWriter(args: { root: string; prefix: string; count: number; lockFormat: 'owner' | 'uuid' }): Promise<string[]> {
+  const r = await outputOf(spawn(process.execPath, [OLD_WRITER, JSON.stringify(args)], { env: writerEnv({}), stdio: ['ignore', 'pipe', 'pipe'] }));
+  if (r.code !== 0) throw new Error(`old writer exited ${r.code}: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean);
 }
 
 describe('a mixed fleet: the orchestrator\'s old writers beside this project\'s record (real processes)', function () {

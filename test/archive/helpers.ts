@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadConfig } from '../../lib/config.js';
 import { parseSegmentName, storePaths } from '../../lib/store/names.js';
-import { Recorder } from '../../lib/store/recorder.js';
 import { readStoreFile } from '../../lib/store/identity.js';
 import { runEntry } from '../helpers/cli.js';
-import { quietLog } from '../helpers/tmp.js';
+import { openRecorder } from '../helpers/store.js';
 import type { S3Server } from '../helpers/s3-server.js';
 
 export function sha256(b: Buffer): string {
@@ -25,7 +23,7 @@ export async function buildStore(root: string, opts: { segments?: number; linesP
   const pad = opts.pad ? { pad: 'x'.repeat(opts.pad) } : {};
   let n = from;
   for (const compress of ['none', 'gzip'] as const) {
-    const rec = await Recorder.open({ config: loadConfig({ dir: root, maxLines: linesPer, compress, fsync: 'never' }, { env: {}, defaultsFile: null }), log: quietLog });
+    const rec = await openRecorder(root, { maxLines: linesPer, compress, fsync: 'never' });
     const count = compress === 'none' ? Math.ceil(segments / 2) : Math.floor(segments / 2);
     for (let s = 0; s < count; s++) {
       const batch = [];

@@ -4,15 +4,14 @@ import { gunzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { aggregate } from '../../lib/aggregate/aggregator.js';
 import { archive } from '../../lib/archive/archiver.js';
-import { loadConfig } from '../../lib/config.js';
-import { Recorder } from '../../lib/store/recorder.js';
 import { runEntry } from '../helpers/cli.js';
+import { openRecorder } from '../helpers/store.js';
 import { quietLog, useTmpDir } from '../helpers/tmp.js';
 import { buildHistory } from '../retention/history.js';
 
 /** A second store whose run_ids overlap the first's (runs 30-59 again, as failures), gzip segments, a malformed line. */
 async function overlappingStore(root: string): Promise<void> {
-  const rec = await Recorder.open({ config: loadConfig({ dir: root, maxLines: 7, compress: 'gzip', fsync: 'never' }, { env: {}, defaultsFile: null }), log: quietLog });
+  const rec = await openRecorder(root, { maxLines: 7, compress: 'gzip', fsync: 'never' });
   for (let i = 30; i < 90; i += 4) await rec.append([0, 1, 2, 3].map((k) => runEntry(i + k, { status: 'failed', cost_usd: 0.25 })));
   await rec.close();
   await appendFile(join(root, 'metrics.json'), '{"broken": \n');
@@ -37,7 +36,7 @@ describe('examples: fleet query with DuckDB over a directory archive of several 
     await buildHistory(a, { entries: 60 });
     await overlappingStore(b);
     for (const root of [a, b]) {
-      const rec = await Recorder.open({ config: loadConfig({ dir: root, fsync: 'never' }, { env: {}, defaultsFile: null }), log: quietLog });
+      const rec = await openRecorder(root, { fsync: 'never' });
       await rec.rotate();
       await rec.close();
       await archive({ dir: root, to: archiveDir, log: quietLog });
