@@ -28,14 +28,21 @@ export interface RunOptions {
 export function run(cmd: string, argv: string[], opts: RunOptions = {}): Promise<Proc> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['pipe', opts.stdout ?? 'pipe', opts.stderr ?? 'pipe'] });
+    // Without input, stdin is /dev/null: a child that exits at once leaves no pipe to write to.
+    const child = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.stdout ?? 'pipe', opts.stderr ?? 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-    child.stdin!.end(opts.input ?? '');
+    if (child.stdin) {
+      // A child that exits without reading all of it (an error) closes the pipe first: not the bench's failure.
+      child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') reject(err);
+      });
+      child.stdin.end(opts.input);
+    }
   });
 }
 
