@@ -4,7 +4,7 @@ import { errnoCode, ifExistsSync, StoreError } from '../errors.js';
 import { lastNewlineEndOf } from './files.js';
 import { scanLines } from './lines.js';
 import { ACTIVE_FILE, type SegmentName, type StorePaths } from './names.js';
-import { sealedView } from './segment-index.js';
+import { indexLastSeq, sealedView } from './segment-index.js';
 import { refuseSymlink } from './symlinks.js';
 import { isCompleteTail } from './entries.js';
 
@@ -58,16 +58,21 @@ export interface ActiveFile {
   id: string;
 }
 
+/**
+ * device:inode:birth time. The birth time tells a reused inode from the file
+ * that had it: a gzip seal deletes the renamed segment once its .gz is
+ * written, and the next metrics.json may be given that same inode.
+ */
 function fileId(fd: number): string {
   const st = fstatSync(fd, { bigint: true });
-  return `${st.dev}:${st.ino}`;
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
 }
 
 /**
  * A snapshot of the store. With `since` (the active file as an earlier
- * snapshot saw it): when the active file is still that file, nothing was
- * sealed since (sealing renames it away, and its inode stays taken while
- * the segment exists), so its seq is known and the segments folder is not
+ * snapshot saw it): when the active file is still that file (same inode and
+ * birth time) and index.json's last seq is below it, nothing was sealed
+ * since, so its seq is known and the segments folder is not
  * listed: a pass from there reads no sealed segment, and its cost does not
  * grow with how many there are. The caller must know that retention has
  * not deleted segment `since.seq`.
@@ -85,7 +90,9 @@ export async function openSnapshot(paths: StorePaths, since?: ActiveFile): Promi
     }
     try {
       const id = fd !== undefined ? fileId(fd) : undefined;
-      const unsealed = since !== undefined && id === since.id;
+      // And nothing sealed since by index.json's head (256 bytes): where birth times are not
+      // kept, a reused inode would otherwise pass for the checkpoint's file.
+      const unsealed = since !== undefined && id === since.id && ((await indexLastSeq(paths)) ?? 0) < since.seq;
       const view = unsealed ? undefined : await sealedView(paths);
       // A seal between the open and the listing renamed our file into the
       // listing: it is the newest sealed segment then, not the active file.

@@ -166,7 +166,7 @@ const HEAD_BYTES = 256;
  * pass that lists the segments), else from a full parse; undefined when
  * there is no readable index.
  */
-async function indexLastSeq(paths: StorePaths): Promise<number | undefined> {
+export async function indexLastSeq(paths: StorePaths): Promise<number | undefined> {
   const fd = ifExistsSync(() => openSync(paths.index, 'r'));
   if (fd === undefined) return undefined;
   let head: string;
